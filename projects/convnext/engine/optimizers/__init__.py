@@ -1,0 +1,5 @@
+"""Optimizer wrapper constructors of the ``convnext`` scope."""
+
+from .layer_decay import LayerDecayOptimWrapperConstructor
+
+__all__ = ['LayerDecayOptimWrapperConstructor']
