@@ -1,0 +1,25 @@
+# ImageNet-22K (21841 classes) at 224x224 for pre-training and intermediate
+# fine-tuning, with the ImageNet-1K training pipeline (RandAugment (9, 0.5),
+# random erasing 0.25). No validation set: the official runs train with
+# evaluation disabled, so the leaf configs also set val_cfg/test_cfg to None.
+# Batch sizes are set by the leaf configs. Layout: data/imagenet21k/train/<wnid>/*.JPEG
+# with meta/train.txt ('<wnid>/<file> <label>' lines; an empty ann_file scans the folder).
+_base_ = ['mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py']
+
+dataset_type = 'ImageNet21k'
+data_preprocessor = dict(num_classes=21841)
+
+train_dataloader = dict(
+    dataset=dict(
+        _delete_=True,
+        type=dataset_type,
+        data_root='data/imagenet21k',
+        ann_file='meta/train.txt',
+        data_prefix='train',
+        pipeline={{_base_.train_pipeline}},
+    )
+)
+val_dataloader = None
+val_evaluator = None
+test_dataloader = None
+test_evaluator = None

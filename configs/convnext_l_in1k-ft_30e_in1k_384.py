@@ -1,0 +1,41 @@
+# ConvNeXt-L (V1), ImageNet-1K trained at 224, fine-tuned on ImageNet-1K at 384x384.
+# Backbone: convnext.ConvNeXt arch='large', drop path 0.95, initialised from the official
+# IN-1K checkpoint (EMA weights, the only ones released); new head with init scale 0.001.
+# Schedule: 30 epochs, no warm-up, cosine, AdamW lr 5e-5, wd 1e-8, layer decay 0.7 (12 groups),
+# RandAugment (9, 0.5), no Mixup/CutMix, random erasing 0.25, label smoothing 0.1, no EMA;
+# test: resize to 384x384, no crop.
+# Batch: 512 (16 GPUs x 32). Source: ConvNeXt paper, appendix Table 6; FB-V1 TRAINING.md.
+_base_ = [
+    './_base_/cls_recipe_convnext_ft.py',
+    './_base_/cls_data_in1k_384.py',
+    'mmpretrain::_base_/default_runtime.py',
+]
+
+model = dict(
+    backbone=dict(
+        type='convnext.ConvNeXt',
+        arch='large',
+        drop_path_rate=0.95,
+        layer_scale_init_value=1e-6,
+        init_cfg=dict(type='Pretrained', checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_large_1k_224_ema.pth'),
+    ),
+    head=dict(in_channels=1536, num_classes=1000),
+)
+
+# Batch 512 = 16 GPUs x 32.
+train_dataloader = dict(batch_size=32)
+auto_scale_lr = dict(base_batch_size=512)
+
+optim_wrapper = dict(optimizer=dict(lr=5e-5, weight_decay=1e-8), paramwise_cfg=dict(decay_rate=0.7, decay_type='group'))
+param_scheduler = [
+    dict(
+        type='CosineAnnealingLR',
+        eta_min_ratio=1e-6 / 5e-5,  # official min_lr 1e-6
+        by_epoch=True,
+        begin=0,
+        end=30,
+        convert_to_iter_based=True,
+    ),
+]
+train_cfg = dict(by_epoch=True, max_epochs=30, val_interval=1)
+custom_hooks = []  # no EMA

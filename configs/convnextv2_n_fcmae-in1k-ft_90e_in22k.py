@@ -1,0 +1,46 @@
+# ConvNeXt V2-N, ImageNet-22K intermediate fine-tuning (21841 classes) of the FCMAE
+# ImageNet-1K pre-trained encoder, 224x224 (step 2 of FCMAE -> IN-22K -> IN-1K).
+# Backbone: convnext.ConvNeXtV2 arch='nano', drop path 0.0, initialised from the official FCMAE
+# checkpoint; new head with init scale 0.001.
+# Schedule: 90 epochs, 5 linear warm-up + cosine, AdamW lr 2.5e-4, wd 0.05, layer decay 0.9 (per block),
+# RandAugment (9, 0.5), Mixup 0.8 / CutMix 1.0, random erasing 0.25, label smoothing 0.1, no EMA.
+# Batch: 4096 (32 GPUs x 128). Source: ConvNeXt V2 paper, appendix Table 12.
+_base_ = [
+    './_base_/cls_recipe_convnext_ft.py',
+    './_base_/cls_data_in22k_224.py',
+    'mmpretrain::_base_/default_runtime.py',
+]
+
+model = dict(
+    backbone=dict(
+        type='convnext.ConvNeXtV2',
+        arch='nano',
+        drop_path_rate=0.0,
+        layer_scale_init_value=0.0,
+        init_cfg=dict(type='Pretrained', checkpoint='https://dl.fbaipublicfiles.com/convnext/convnextv2/pt_only/convnextv2_nano_1k_224_fcmae.pt'),
+    ),
+    head=dict(in_channels=640, num_classes=21841),
+    train_cfg=dict(augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]),
+)
+
+# Batch 4096 = 32 GPUs x 128.
+train_dataloader = dict(batch_size=128)
+auto_scale_lr = dict(base_batch_size=4096)
+
+optim_wrapper = dict(optimizer=dict(lr=2.5e-4, weight_decay=0.05), paramwise_cfg=dict(decay_rate=0.9, decay_type='single'))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5, convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        eta_min_ratio=1e-6 / 2.5e-4,  # official min_lr 1e-6
+        by_epoch=True,
+        begin=5,
+        end=90,
+        convert_to_iter_based=True,
+    ),
+]
+train_cfg = dict(by_epoch=True, max_epochs=90, val_interval=1)
+# No validation set (official: --disable_eval true).
+val_cfg = None
+test_cfg = None
+custom_hooks = []  # no EMA
