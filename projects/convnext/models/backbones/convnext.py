@@ -1,0 +1,477 @@
+"""ConvNeXt V1 and V2 backbones, one class switched by ``use_grn`` and layer scale.
+
+Parameter names equal the official checkpoints' (``downsample_layers.i.j``,
+``stages.i.j.{dwconv,norm,pwconv1,grn,pwconv2,gamma}``, ``norm{i}``), so
+official weights load unchanged and the layer-decay rules match by name.
+
+The network runs channels-last end to end: the input is converted once to
+``torch.channels_last`` memory, every permute between the convolutions and the
+channel-wise layers is then a free view, and the outputs are ``(N, C, H, W)``
+tensors in channels-last memory (they can be used as any NCHW tensor).
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.utils.checkpoint import checkpoint
+
+from ...registry import MODELS
+from ..layers import GRN, LN_EPS, DropPath, LayerNorm2d
+
+INIT_STD = 0.02
+"""Standard deviation of the truncated-normal init of convolutions and linears."""
+
+STEM_STRIDE = 4
+"""Kernel size and stride of the patchify stem."""
+
+DOWNSAMPLE_STRIDE = 2
+"""Kernel size and stride of the downsampling layers between stages."""
+
+DW_KERNEL = 7
+"""Kernel size of the depthwise convolution in every block."""
+
+MLP_RATIO = 4
+"""Hidden width of the inverted bottleneck, as a multiple of the block width."""
+
+BLOCKS_PER_LAYER_ID = 3
+"""``layer_wise`` decay gives every 3 blocks of the deep stage one layer id."""
+
+DECAY_TYPES = ('layer_wise', 'stage_wise', 'single', 'group')
+"""Layer-decay id rules answered by :meth:`ConvNeXt.get_layer_depth`."""
+
+GROUP_NUM_LAYERS = 12
+"""The ConvNeXt V2 ``group`` rule always uses 12 layer ids (official)."""
+
+TOKEN_NAMES = ('cls_token', 'mask_token', 'pos_embed')
+"""Backbone-level token parameters that get layer id 0 (official rule)."""
+
+ONEDNN_AVAILABLE = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, '_linear_pointwise')
+"""Whether the oneDNN CPU kernels (convolution, fused inner products) are built in."""
+
+
+def _plain_ops_required() -> bool:
+    """Whether a tracer or compiler is running: it gets only standard aten ops."""
+    return torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling()
+
+
+def _onednn_cpu(x: torch.Tensor) -> bool:
+    """Whether ``x`` runs on the CPU with oneDNN available, outside tracing."""
+    return x.device.type == 'cpu' and ONEDNN_AVAILABLE and not _plain_ops_required()
+
+
+class ConvNeXtBlock(nn.Module):
+    """One ConvNeXt block: dwconv 7x7, LayerNorm, Linear 4C, GELU, [GRN], Linear C, [gamma].
+
+    The official formula, computed on channels-last memory. On the CPU the
+    two pointwise Linears run as oneDNN kernels (about twice as fast as the
+    MKL GEMM behind ``nn.Linear`` on this hardware): as 1x1 convolutions when
+    gradients are needed, and as oneDNN inner products with GELU and the
+    residual add fused into them otherwise. The layer scale ``gamma`` is
+    folded into ``pwconv2``'s weight and bias (a ``(C, 4C)`` product instead
+    of a pass over the activations). All paths agree with the official
+    formula up to float rounding; tracers and compilers get plain ops.
+
+    Args:
+        channels: Block width ``C``.
+        drop_path: Stochastic-depth rate of the residual branch. Defaults to 0.
+        layer_scale_init_value: Initial value of the per-channel scale
+            ``gamma``; no ``gamma`` when <= 0. Defaults to 1e-6.
+        use_grn: Adds GRN after GELU (ConvNeXt V2). Defaults to False.
+        with_cp: Recomputes the block in the backward pass to save memory.
+            Defaults to False.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        drop_path: float = 0.0,
+        layer_scale_init_value: float = 1e-6,
+        use_grn: bool = False,
+        with_cp: bool = False,
+    ) -> None:
+        super().__init__()
+        hidden = MLP_RATIO * channels
+        self.dwconv = nn.Conv2d(channels, channels, DW_KERNEL, padding=DW_KERNEL // 2, groups=channels)
+        self.norm = nn.LayerNorm(channels, eps=LN_EPS)
+        self.pwconv1 = nn.Linear(channels, hidden)
+        self.act = nn.GELU()
+        self.grn = GRN(hidden) if use_grn else None
+        self.pwconv2 = nn.Linear(hidden, channels)
+        self.gamma = (
+            nn.Parameter(torch.full((channels,), float(layer_scale_init_value)))
+            if layer_scale_init_value > 0
+            else None
+        )
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.with_cp = with_cp
+
+    def _pwconv2_params(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``pwconv2``'s weight ``(C, 4C)`` and bias ``(C,)`` with ``gamma`` folded in."""
+        weight, bias = self.pwconv2.weight, self.pwconv2.bias
+        if self.gamma is None:
+            return weight, bias
+        return weight * self.gamma[:, None], bias * self.gamma
+
+    def _normed(self, x: torch.Tensor) -> torch.Tensor:
+        """dwconv and LayerNorm: ``(N, C, H, W)`` to contiguous ``(N, H, W, C)``."""
+        x = self.dwconv(x).permute(0, 2, 3, 1)  # (N, H, W, C): a view when channels-last
+        return F.layer_norm(x, self.norm.normalized_shape, self.norm.weight, self.norm.bias, self.norm.eps)
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        """The residual branch: ``(N, C, H, W)`` to ``(N, C, H, W)`` in channels-last memory."""
+        x = self._normed(x)
+        weight2, bias2 = self._pwconv2_params()
+        if _onednn_cpu(x):
+            # 1x1 convolutions on channels-last data: oneDNN forward and backward.
+            x = self.act(F.conv2d(x.permute(0, 3, 1, 2), self.pwconv1.weight[..., None, None], self.pwconv1.bias))
+            if self.grn is not None:
+                x = self.grn(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+            return F.conv2d(x, weight2[..., None, None], bias2)
+        x = self.act(self.pwconv1(x))
+        if self.grn is not None:
+            x = self.grn(x)
+        return F.linear(x, weight2, bias2).permute(0, 3, 1, 2)
+
+    def _fused_inference(self, x: torch.Tensor) -> torch.Tensor:
+        """The whole block without autograd: oneDNN Linear+GELU and Linear+residual."""
+        h = torch.ops.mkldnn._linear_pointwise(self._normed(x), self.pwconv1.weight, self.pwconv1.bias, 'gelu', [], 'none')
+        if self.grn is not None:
+            h = self.grn(h)
+        weight2, bias2 = self._pwconv2_params()
+        out = torch.ops.mkldnn._linear_pointwise.binary(h, x.permute(0, 2, 3, 1), weight2, bias2, 'add')
+        return out.permute(0, 3, 1, 2)
+
+    def _can_fuse(self, x: torch.Tensor) -> bool:
+        needs_grad = torch.is_grad_enabled() and (x.requires_grad or self.pwconv1.weight.requires_grad)
+        drops = self.training and isinstance(self.drop_path, DropPath)
+        return (
+            not needs_grad
+            and not drops
+            and x.dtype == torch.float32
+            and isinstance(self.act, nn.GELU)
+            and self.act.approximate == 'none'
+            and x.is_contiguous(memory_format=torch.channels_last)
+            and _onednn_cpu(x)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Maps ``(N, C, H, W)`` to ``(N, C, H, W)``."""
+        if self._can_fuse(x):
+            return self._fused_inference(x)
+        if self.with_cp and x.requires_grad:
+            branch = checkpoint(self.residual, x, use_reentrant=False)
+        else:
+            branch = self.residual(x)
+        return x + self.drop_path(branch)
+
+
+@MODELS.register_module()
+class ConvNeXt(BaseModule):
+    """ConvNeXt V1/V2 backbone for mmdet, mmseg and mmpretrain.
+
+    `A ConvNet for the 2020s <https://arxiv.org/abs/2201.03545>`_ and
+    `ConvNeXt V2 <https://arxiv.org/abs/2301.00808>`_. V1 uses layer scale;
+    V2 adds GRN and drops layer scale (see :class:`ConvNeXtV2`).
+
+    Args:
+        arch: A name of :attr:`arch_settings` (atto, femto, pico, nano, tiny,
+            small, base, large, xlarge, huge) or a dict with equal-length
+            ``depths`` and ``channels``. Defaults to 'tiny'.
+        in_channels: Input image channels. Defaults to 3.
+        out_indices: Stages whose outputs are returned; negative indices
+            count from the last stage. Defaults to -1.
+        out_type: 'featmap' returns ``(N, C_i, H / s_i, W / s_i)`` maps through
+            ``norm{i}``; 'avg' returns ``(N, C_i)`` vectors, ``norm{i}`` applied
+            after global average pooling (the official classification head
+            layout). Defaults to 'featmap'.
+        drop_path_rate: Stochastic-depth rate of the last block; rates grow
+            linearly from 0 over all blocks. Defaults to 0.
+        layer_scale_init_value: Initial layer-scale value; none when <= 0.
+            Defaults to 1e-6.
+        use_grn: Adds GRN to every block (V2). Defaults to False.
+        frozen_stages: Number of leading stages (with their downsampling
+            layers) frozen and kept in eval mode; 0 or -1 freezes nothing.
+            Defaults to 0.
+        with_cp: Gradient checkpointing per block. Defaults to False.
+        init_cfg: mmengine init config; ``dict(type='Pretrained',
+            checkpoint=..., prefix=...)`` loads official, FCMAE, timm or
+            mmpretrain checkpoints, with the format detected. Defaults to None.
+    """
+
+    arch_settings: dict[str, dict[str, list[int]]] = {
+        'atto': {'depths': [2, 2, 6, 2], 'channels': [40, 80, 160, 320]},
+        'femto': {'depths': [2, 2, 6, 2], 'channels': [48, 96, 192, 384]},
+        'pico': {'depths': [2, 2, 6, 2], 'channels': [64, 128, 256, 512]},
+        'nano': {'depths': [2, 2, 8, 2], 'channels': [80, 160, 320, 640]},
+        'tiny': {'depths': [3, 3, 9, 3], 'channels': [96, 192, 384, 768]},
+        'small': {'depths': [3, 3, 27, 3], 'channels': [96, 192, 384, 768]},
+        'base': {'depths': [3, 3, 27, 3], 'channels': [128, 256, 512, 1024]},
+        'large': {'depths': [3, 3, 27, 3], 'channels': [192, 384, 768, 1536]},
+        'xlarge': {'depths': [3, 3, 27, 3], 'channels': [256, 512, 1024, 2048]},
+        'huge': {'depths': [3, 3, 27, 3], 'channels': [352, 704, 1408, 2816]},
+    }
+    out_types = ('featmap', 'avg')
+
+    def __init__(
+        self,
+        arch: str | dict[str, Sequence[int]] = 'tiny',
+        in_channels: int = 3,
+        out_indices: int | Sequence[int] = -1,
+        out_type: str = 'featmap',
+        drop_path_rate: float = 0.0,
+        layer_scale_init_value: float = 1e-6,
+        use_grn: bool = False,
+        frozen_stages: int = 0,
+        with_cp: bool = False,
+        init_cfg: dict | list[dict] | None = None,
+    ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.depths, self.channels = self.parse_arch(arch)
+        self.num_stages = len(self.depths)
+        self.out_indices = self.parse_out_indices(out_indices, self.num_stages)
+        if out_type not in self.out_types:
+            raise ValueError(f'out_type must be one of {self.out_types}, got {out_type!r}')
+        self.out_type = out_type
+        if not -1 <= frozen_stages <= self.num_stages:
+            raise ValueError(
+                f'frozen_stages must be in [-1, {self.num_stages}] for {self.num_stages} stages, '
+                f'got {frozen_stages}'
+            )
+        self.frozen_stages = frozen_stages
+        if not 0.0 <= drop_path_rate < 1.0:
+            raise ValueError(f'drop_path_rate must be in [0, 1), got {drop_path_rate}')
+        self.drop_path_rate = drop_path_rate
+        self.use_grn = use_grn
+
+        self.downsample_layers = self.build_downsample_layers(in_channels)
+        self.stages = self.build_stages(drop_path_rate, layer_scale_init_value, use_grn, with_cp)
+        for i in self.out_indices:
+            self.add_module(f'norm{i}', LayerNorm2d(self.channels[i]))
+        self._freeze_stages()
+
+    @classmethod
+    def parse_arch(cls, arch: str | dict[str, Sequence[int]]) -> tuple[list[int], list[int]]:
+        """Returns ``(depths, channels)`` of a named or dict arch, validated."""
+        if isinstance(arch, str):
+            if arch not in cls.arch_settings:
+                raise ValueError(f'Unknown arch {arch!r}; expected one of {sorted(cls.arch_settings)} or a dict')
+            setting = cls.arch_settings[arch]
+        elif isinstance(arch, dict):
+            missing = {'depths', 'channels'} - set(arch)
+            if missing:
+                raise ValueError(f'arch dict needs keys depths and channels; missing {sorted(missing)}')
+            setting = arch
+        else:
+            raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
+        depths, channels = list(setting['depths']), list(setting['channels'])
+        if len(depths) != len(channels) or not depths:
+            raise ValueError(
+                f'arch depths and channels must be non-empty and of equal length, '
+                f'got depths={depths} ({len(depths)}) and channels={channels} ({len(channels)})'
+            )
+        if any(not isinstance(v, int) or v <= 0 for v in depths + channels):
+            raise ValueError(f'arch depths and channels must be positive ints, got {depths} and {channels}')
+        return depths, channels
+
+    @staticmethod
+    def parse_out_indices(out_indices: int | Sequence[int], num_stages: int) -> tuple[int, ...]:
+        """Returns ``out_indices`` as sorted non-negative stage indices (a new tuple)."""
+        indices = (out_indices,) if isinstance(out_indices, int) else tuple(out_indices)
+        if not indices:
+            raise ValueError('out_indices must name at least one stage')
+        resolved = []
+        for index in indices:
+            if not -num_stages <= index < num_stages:
+                raise ValueError(
+                    f'out_indices entry {index} is out of range for {num_stages} stages '
+                    f'(expected {-num_stages}..{num_stages - 1})'
+                )
+            resolved.append(index % num_stages)
+        if len(set(resolved)) != len(resolved):
+            raise ValueError(f'out_indices {indices} name a stage twice')
+        return tuple(sorted(resolved))
+
+    def build_downsample_layers(self, in_channels: int) -> nn.ModuleList:
+        """The patchify stem and the LayerNorm + 2x2/s2 convolutions between stages."""
+        stem = nn.Sequential(
+            nn.Conv2d(in_channels, self.channels[0], STEM_STRIDE, stride=STEM_STRIDE),
+            LayerNorm2d(self.channels[0]),
+        )
+        layers = [stem]
+        for i in range(1, self.num_stages):
+            layers.append(
+                nn.Sequential(
+                    LayerNorm2d(self.channels[i - 1]),
+                    nn.Conv2d(self.channels[i - 1], self.channels[i], DOWNSAMPLE_STRIDE, stride=DOWNSAMPLE_STRIDE),
+                )
+            )
+        return nn.ModuleList(layers)
+
+    def build_stages(
+        self, drop_path_rate: float, layer_scale_init_value: float, use_grn: bool, with_cp: bool
+    ) -> nn.ModuleList:
+        """The stages of blocks, drop-path rates linear in the global block index."""
+        rates = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
+        stages, first = [], 0
+        for depth, channels in zip(self.depths, self.channels):
+            blocks = [
+                ConvNeXtBlock(channels, rates[first + j], layer_scale_init_value, use_grn, with_cp)
+                for j in range(depth)
+            ]
+            stages.append(nn.Sequential(*blocks))
+            first += depth
+        return nn.ModuleList(stages)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Maps images ``(N, in_channels, H, W)`` to one output per ``out_indices`` entry.
+
+        Returns:
+            'featmap': maps ``(N, channels[i], H / 2^(i+2), W / 2^(i+2))``;
+            'avg': vectors ``(N, channels[i])``.
+        """
+        x = x.contiguous(memory_format=torch.channels_last)
+        outs = []
+        for i in range(self.num_stages):
+            x = self.stages[i](self.downsample_layers[i](x))
+            if i in self.out_indices:
+                norm = getattr(self, f'norm{i}')
+                outs.append(norm(x.mean(dim=(-2, -1))) if self.out_type == 'avg' else norm(x))
+        return tuple(outs)
+
+    def _freeze_stages(self) -> None:
+        for i in range(max(self.frozen_stages, 0)):
+            for module in (self.downsample_layers[i], self.stages[i]):
+                module.eval()
+                for param in module.parameters():
+                    param.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'ConvNeXt':
+        """Sets the training mode, keeping frozen stages in eval mode."""
+        super().train(mode)
+        self._freeze_stages()
+        return self
+
+    def init_weights(self) -> None:
+        """Truncated-normal init, or loads the ``Pretrained`` checkpoint of ``init_cfg``.
+
+        Convolutions and linears get ``trunc_normal_(std=.02)`` and zero bias,
+        LayerNorms weight 1 and bias 0, GRN and layer scale keep their
+        construction values. A ``Pretrained`` checkpoint is loaded on top, so
+        parameters it lacks (e.g. ``norm0..2``) are still initialised.
+        """
+        self.apply(self._init_module)
+        init_cfg = self.init_cfg
+        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            from ..checkpoint import load_pretrained
+
+            load_pretrained(self, init_cfg['checkpoint'], prefix=init_cfg.get('prefix'))
+        elif init_cfg is not None:
+            super().init_weights()
+        self._is_init = True
+
+    @staticmethod
+    def _init_module(module: nn.Module) -> None:
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.trunc_normal_(module.weight, std=INIT_STD)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, (nn.LayerNorm, _BatchNorm)):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+    def default_num_layers(self, decay_type: str = 'layer_wise') -> int:
+        """The official ``num_layers`` of a decay rule for this arch.
+
+        6 when the third stage has at most 9 blocks, otherwise 12, for
+        ``layer_wise`` and ``stage_wise``; ``sum(depths)`` for ``single``; 12
+        for ``group``.
+        """
+        self._check_decay_type(decay_type)
+        if decay_type == 'single':
+            return sum(self.depths)
+        if decay_type == 'group':
+            return GROUP_NUM_LAYERS
+        deep_stage_blocks = self.depths[-2] if self.num_stages > 1 else self.depths[0]
+        return 6 if deep_stage_blocks <= 9 else 12
+
+    def get_layer_depth(
+        self,
+        param_name: str,
+        prefix: str = '',
+        decay_type: str = 'layer_wise',
+        num_layers: int | None = None,
+    ) -> tuple[int, int]:
+        """Layer id of a parameter for layer-wise learning-rate decay.
+
+        Follows mmpretrain's protocol: returns ``(layer_id, num_layers + 2)``;
+        the learning-rate scale is then ``decay_rate ** (num_layers + 1 -
+        layer_id)``, and parameters outside the backbone get ``num_layers + 1``
+        (scale 1). The id rules are the official ones (see the layer-decay
+        constructor). Ids are not clipped: an explicit ``num_layers`` that is
+        too small gives ids above ``num_layers + 1``, which the constructor
+        reports.
+
+        Args:
+            param_name: Full parameter name, e.g. ``backbone.stages.2.4.pwconv1.weight``.
+            prefix: Prefix of the backbone's parameters, e.g. ``backbone.``.
+                Defaults to ''.
+            decay_type: One of 'layer_wise', 'stage_wise', 'single', 'group'.
+                Defaults to 'layer_wise'.
+            num_layers: Number of layer ids; ``default_num_layers(decay_type)``
+                when None. Defaults to None.
+        """
+        self._check_decay_type(decay_type)
+        if num_layers is None:
+            num_layers = self.default_num_layers(decay_type)
+        rest = num_layers + 1
+        if not param_name.startswith(prefix):
+            return rest, num_layers + 2
+        parts = param_name[len(prefix) :].split('.')
+        if parts[0] in TOKEN_NAMES:
+            return 0, num_layers + 2
+        if parts[0] not in ('downsample_layers', 'stages') or len(parts) < 2:
+            return rest, num_layers + 2
+        stage = int(parts[1])
+        block = int(parts[2]) if parts[0] == 'stages' else None
+        if decay_type == 'stage_wise':
+            layer_id = 0 if block is None else stage + 1
+        elif decay_type == 'single':
+            first = sum(self.depths[:stage]) + 1
+            layer_id = first if block is None else first + block
+        else:
+            layer_id = self._layer_wise_id(stage, block, num_layers)
+        return layer_id, num_layers + 2
+
+    def _layer_wise_id(self, stage: int, block: int | None, num_layers: int) -> int:
+        """Official ``layer_wise`` id of a stage (``block`` None: its downsampling layer)."""
+        if self.num_stages != 4:
+            raise ValueError(f'layer_wise decay needs 4 stages, this arch has {self.num_stages}')
+        if stage == 0:
+            return 0 if block is None else 1
+        if stage == 1:
+            return 2
+        if stage == 2:
+            return 3 if block is None else 3 + block // BLOCKS_PER_LAYER_ID
+        return num_layers
+
+    @staticmethod
+    def _check_decay_type(decay_type: str) -> None:
+        if decay_type not in DECAY_TYPES:
+            raise ValueError(f'Unknown decay_type {decay_type!r}; expected one of {DECAY_TYPES}')
+
+
+@MODELS.register_module()
+class ConvNeXtV2(ConvNeXt):
+    """ConvNeXt V2 backbone: :class:`ConvNeXt` with GRN on and no layer scale.
+
+    Takes the same arguments as :class:`ConvNeXt`; only the defaults of
+    ``use_grn`` (True) and ``layer_scale_init_value`` (0) differ.
+    """
+
+    def __init__(self, *args: Any, use_grn: bool = True, layer_scale_init_value: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(*args, use_grn=use_grn, layer_scale_init_value=layer_scale_init_value, **kwargs)

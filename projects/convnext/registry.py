@@ -1,0 +1,26 @@
+"""Registries of the ``convnext`` scope.
+
+Each registry is a child of the matching mmengine root registry, so a config
+of any OpenMMLab 2.0 host (mmdet, mmseg, mmpretrain) can name our modules with
+the scope prefix, e.g. ``type='convnext.ConvNeXt'``: mmengine imports
+``convnext.registry`` when it meets the prefix, and ``locations`` imports the
+modules that register themselves. No ``custom_imports`` are needed.
+"""
+
+from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import Registry
+
+SCOPE = 'convnext'
+
+MODELS = Registry('model', parent=MMENGINE_MODELS, scope=SCOPE, locations=['convnext.models'])
+MODEL_WRAPPERS = Registry(
+    'model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, scope=SCOPE, locations=['convnext.engine']
+)
+OPTIM_WRAPPER_CONSTRUCTORS = Registry(
+    'optimizer wrapper constructor',
+    parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
+    scope=SCOPE,
+    locations=['convnext.engine'],
+)

@@ -1,0 +1,203 @@
+"""Config loading, checking and device adaptation for tools/train.py and tools/test.py."""
+
+import copy
+import importlib.util
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+from .serialization import allow_mmengine_checkpoints
+
+LAUNCHERS = ('none', 'pytorch', 'slurm')
+"""Launchers the tools accept (mmengine's names)."""
+
+SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'TorchSyncBN')
+"""Norm types that need CUDA and become ``BN`` on a CPU-only machine."""
+
+AMP_ONLY_KEYS = ('loss_scale', 'dtype', 'use_fsdp')
+"""AmpOptimWrapper arguments that a plain OptimWrapper does not take."""
+
+CPU_DDP = 'convnext.CPUDistributedDataParallel'
+"""Model wrapper used for distributed runs on the CPU (gloo)."""
+
+
+class ConfigError(Exception):
+    """A problem with the user's config or command line, reported in one line."""
+
+
+def load_config(path: str, cfg_options: dict | None = None) -> Config:
+    """Loads a config file and merges ``--cfg-options`` into it.
+
+    Args:
+        path: Config file path.
+        cfg_options: Overrides in mmengine's ``key.sub=value`` form. Defaults to None.
+
+    Raises:
+        ConfigError: The file is missing, not a ``.py``/``.json``/``.yaml`` file,
+            or cannot be parsed (e.g. it inherits from a host package that is
+            not installed).
+    """
+    if not Path(path).is_file():
+        raise ConfigError(f'config file not found: {path}')
+    try:
+        cfg = Config.fromfile(path)
+    except Exception as error:  # mmengine raises many types; the message names the cause
+        raise ConfigError(f'cannot load config {path}: {type(error).__name__}: {error}') from error
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def check_config(cfg: Config, path: str, loaders: tuple[str, ...]) -> None:
+    """Checks what would otherwise fail deep inside the Runner.
+
+    Args:
+        cfg: The loaded config.
+        path: Its file path, for the messages.
+        loaders: Dataloader keys whose ``data_root`` must exist, e.g.
+            ``('train_dataloader', 'val_dataloader')``.
+
+    Raises:
+        ConfigError: The config's ``default_scope`` is not an installed package,
+            or a dataset's ``data_root`` does not exist.
+    """
+    scope = cfg.get('default_scope')
+    if scope is not None and importlib.util.find_spec(scope) is None:
+        raise ConfigError(
+            f"config {path} has default_scope '{scope}', but no package '{scope}' is installed "
+            f'(set up with: bash tools/install.sh)'
+        )
+    for loader in loaders:
+        loader_cfg = cfg.get(loader)
+        if not loader_cfg:
+            continue
+        for key, root in _data_roots(loader_cfg.get('dataset'), f'{loader}.dataset'):
+            if not Path(root).exists():
+                raise ConfigError(
+                    f"data root '{root}' does not exist ({key} in {path}); create the data or pass "
+                    f'--cfg-options {key}=PATH'
+                )
+
+
+def _data_roots(dataset: Any, key: str) -> Iterator[tuple[str, str]]:
+    """Yields ``(config key, data_root)`` of a dataset config and the datasets it wraps."""
+    if isinstance(dataset, dict):
+        if dataset.get('data_root'):
+            yield f'{key}.data_root', dataset['data_root']
+        yield from _data_roots(dataset.get('dataset'), f'{key}.dataset')
+        for i, child in enumerate(dataset.get('datasets') or []):
+            yield from _data_roots(child, f'{key}.datasets.{i}')
+
+
+def adapt_cfg_to_device(cfg: Config, distributed: bool) -> tuple[Config, list[str]]:
+    """Returns a copy of ``cfg`` that runs on this machine, and what was changed.
+
+    Without CUDA: ``AmpOptimWrapper`` becomes ``OptimWrapper`` (AMP needs a
+    GPU here), SyncBN layers become BN, and a distributed run wraps the model
+    in :class:`convnext.engine.CPUDistributedDataParallel` (gloo).
+
+    Args:
+        cfg: The config; not modified.
+        distributed: Whether the run uses a launcher.
+    """
+    cfg = copy.deepcopy(cfg)
+    changes: list[str] = []
+    if torch.cuda.is_available():
+        return cfg, changes
+    optim_wrapper = cfg.get('optim_wrapper')
+    if optim_wrapper and optim_wrapper.get('type') == 'AmpOptimWrapper':
+        optim_wrapper['type'] = 'OptimWrapper'
+        for key in AMP_ONLY_KEYS:
+            optim_wrapper.pop(key, None)
+        changes.append('AmpOptimWrapper -> OptimWrapper (no CUDA)')
+    if 'model' in cfg and _replace_sync_bn(cfg.model):
+        changes.append('SyncBN -> BN (no CUDA)')
+    cfg.pop('sync_bn', None)
+    if distributed:
+        wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+        wrapper['type'] = CPU_DDP
+        wrapper.setdefault('broadcast_buffers', False)
+        wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
+        cfg.model_wrapper_cfg = wrapper
+        changes.append(f'model wrapper -> {CPU_DDP} (gloo)')
+    return cfg, changes
+
+
+def _replace_sync_bn(node: Any) -> bool:
+    """Turns SyncBN norm configs inside ``node`` into BN, in place; True if any."""
+    found = False
+    if isinstance(node, dict):
+        if node.get('type') in SYNC_BN_TYPES:
+            node['type'] = 'BN'
+            found = True
+        for value in node.values():
+            found |= _replace_sync_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            found |= _replace_sync_bn(value)
+    return found
+
+
+def init_cpu_distributed(launcher: str) -> bool:
+    """Starts a gloo process group for a launcher on a machine without CUDA.
+
+    mmengine's ``init_dist`` calls ``torch.cuda.set_device``; its Runner skips
+    ``init_dist`` when a process group exists, so starting gloo here first
+    lets the same launch scripts run on CPUs. Does nothing with CUDA or
+    without a launcher.
+
+    Args:
+        launcher: One of :data:`LAUNCHERS`.
+
+    Returns:
+        Whether a process group was started here.
+    """
+    if launcher not in LAUNCHERS:
+        raise ConfigError(f"unknown launcher '{launcher}'; expected one of {', '.join(LAUNCHERS)}")
+    if launcher == 'none' or torch.cuda.is_available() or dist.is_initialized():
+        return False
+    if launcher == 'slurm':
+        _slurm_env_to_torch_env()
+    missing = [key for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT') if key not in os.environ]
+    if missing:
+        raise ConfigError(
+            f"launcher '{launcher}' needs the environment variables {missing} "
+            f'(start with tools/dist_train.sh or torchrun)'
+        )
+    dist.init_process_group(backend='gloo')
+    return True
+
+
+def _slurm_env_to_torch_env() -> None:
+    """Sets torch's rendezvous variables from SLURM's, as mmengine does for slurm."""
+    node_list = os.environ['SLURM_NODELIST']
+    os.environ.setdefault('MASTER_ADDR', subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1'))
+    os.environ.setdefault('MASTER_PORT', '29500')
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
+
+
+def set_work_dir(cfg: Config, config_path: str, work_dir: str | None) -> None:
+    """Sets ``cfg.work_dir``: the command line's, the config's, or ``work_dirs/<config name>``."""
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = os.path.join('./work_dirs', Path(config_path).stem)
+
+
+def build_runner(cfg: Config, changes: list[str]) -> Runner:
+    """Builds the Runner (or the config's ``runner_type``) and logs the device adaptations."""
+    allow_mmengine_checkpoints()
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    for change in changes:
+        runner.logger.info(f'Adapted to this machine: {change}')
+    return runner

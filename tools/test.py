@@ -1,0 +1,107 @@
+"""Evaluates a checkpoint of an mmdet, mmsegmentation or mmpretrain model.
+
+The config's ``default_scope`` picks the host; its test evaluator gives the
+metrics (COCO bbox/segm mAP, mIoU, top-1). ``--show-dir`` draws predictions
+with the host's visualizer, ``--out`` dumps the raw predictions.
+
+Example:
+    python tools/test.py configs/mask_rcnn_convnext_t_3x.py work_dirs/mrcnn_t/epoch_36.pth --show-dir vis
+"""
+
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+from mmengine.evaluator import DumpResults
+
+from convnext.utils import (
+    ConfigError,
+    adapt_cfg_to_device,
+    build_runner,
+    check_config,
+    init_cpu_distributed,
+    load_config,
+    set_work_dir,
+)
+
+DRAW_HOOKS = {'mmdet': 'DetVisualizationHook', 'mmseg': 'SegVisualizationHook', 'mmpretrain': 'VisualizationHook'}
+"""The visualization hook of each host, driven by ``--show-dir``."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parses the command line (mmdet/mmseg/mmpretrain ``test.py`` options)."""
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
+    parser.add_argument('--out', help='dump predictions to a pickle file (.pkl) for offline evaluation')
+    parser.add_argument('--show-dir', help='directory (inside the work dir) where drawn predictions are saved')
+    parser.add_argument('--tta', action='store_true', help='test-time augmentation (the config tta_model/pipeline)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
+    parser.add_argument('--launcher', default='none', help='job launcher: none, pytorch or slurm')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def build_cfg(args: argparse.Namespace) -> Config:
+    """Loads, checks and completes the config from the command line."""
+    if not osp.isfile(args.checkpoint):
+        raise ConfigError(f'checkpoint not found: {args.checkpoint}')
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        raise ConfigError(f'--out must be a .pkl or .pickle file, got {args.out}')
+    cfg = load_config(args.config, args.cfg_options)
+    check_config(cfg, args.config, ('test_dataloader',))
+    cfg.launcher = args.launcher
+    set_work_dir(cfg, args.config, args.work_dir)
+    cfg.load_from = args.checkpoint
+    if args.show_dir is not None:
+        enable_drawing(cfg, args.show_dir)
+    if args.tta:
+        enable_tta(cfg, args.config)
+    return cfg
+
+
+def enable_drawing(cfg: Config, show_dir: str) -> None:
+    """Turns on the host's visualization hook, saving drawings under ``show_dir``."""
+    scope = cfg.get('default_scope')
+    hook_type = DRAW_HOOKS.get(scope)
+    hooks = cfg.get('default_hooks', {})
+    if hook_type is None or 'visualization' not in hooks:
+        raise ConfigError(f"--show-dir needs default_hooks.visualization (a {DRAW_HOOKS} hook), scope '{scope}'")
+    hook = hooks['visualization']
+    if scope == 'mmpretrain':
+        hook.update(enable=True, out_dir=show_dir)
+    else:
+        hook.update(draw=True, test_out_dir=show_dir)
+
+
+def enable_tta(cfg: Config, path: str) -> None:
+    """Wraps the model in the config's ``tta_model`` and uses its ``tta_pipeline``."""
+    if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+        raise ConfigError(f'--tta needs tta_model and tta_pipeline in {path}')
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.model = dict(**cfg.tta_model, module=cfg.model)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Tests; returns the exit code (2 with one line on bad input)."""
+    args = parse_args(argv)
+    try:
+        distributed = init_cpu_distributed(args.launcher) or args.launcher != 'none'
+        cfg, changes = adapt_cfg_to_device(build_cfg(args), distributed)
+    except ConfigError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
+    runner = build_runner(cfg, changes)
+    if args.out is not None:
+        runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
+    runner.test()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Trains a model of mmdet, mmsegmentation or mmpretrain from a config.
+
+The config's ``default_scope`` picks the host. On a machine without CUDA the
+config is adapted (AMP off, SyncBN -> BN) and a launcher starts gloo
+processes, so ``tools/dist_train.sh CONFIG 2`` trains on two CPU processes.
+
+Example:
+    python tools/train.py configs/mask_rcnn_convnext_t_3x.py --work-dir work_dirs/mrcnn_t
+"""
+
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+
+from convnext.utils import (
+    ConfigError,
+    adapt_cfg_to_device,
+    build_runner,
+    check_config,
+    init_cpu_distributed,
+    load_config,
+    set_work_dir,
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parses the command line (mmdet/mmseg/mmpretrain ``train.py`` options)."""
+    parser = argparse.ArgumentParser(description='Train a detector, segmentor or classifier')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from the given checkpoint, or from the latest one in the work dir if no path is given',
+    )
+    parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision (needs CUDA)')
+    parser.add_argument('--auto-scale-lr', action='store_true', help='scale the lr by the actual batch size')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, e.g. model.backbone.init_cfg.checkpoint=PATH',
+    )
+    parser.add_argument('--launcher', default='none', help='job launcher: none, pytorch or slurm')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def build_cfg(args: argparse.Namespace) -> Config:
+    """Loads, checks and completes the config from the command line."""
+    cfg = load_config(args.config, args.cfg_options)
+    check_config(cfg, args.config, ('train_dataloader', 'val_dataloader'))
+    cfg.launcher = args.launcher
+    set_work_dir(cfg, args.config, args.work_dir)
+    if args.amp:
+        cfg = enable_amp(cfg)
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
+            raise ConfigError(f'--auto-scale-lr needs auto_scale_lr.base_batch_size in {args.config}')
+        cfg.auto_scale_lr.enable = True
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        if not osp.isfile(args.resume):
+            raise ConfigError(f'--resume checkpoint not found: {args.resume}')
+        cfg.resume, cfg.load_from = True, args.resume
+    return cfg
+
+
+def enable_amp(cfg: Config) -> Config:
+    """Switches the optimizer wrapper to ``AmpOptimWrapper`` (dynamic loss scale)."""
+    optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if optim_wrapper == 'AmpOptimWrapper':
+        print_log('AMP is already enabled in the config.', logger='current')
+    elif optim_wrapper != 'OptimWrapper':
+        raise ConfigError(f'--amp needs optim_wrapper.type OptimWrapper or AmpOptimWrapper, got {optim_wrapper}')
+    else:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Trains; returns the exit code (2 with one line on bad input)."""
+    args = parse_args(argv)
+    try:
+        distributed = init_cpu_distributed(args.launcher) or args.launcher != 'none'
+        cfg, changes = adapt_cfg_to_device(build_cfg(args), distributed)
+    except ConfigError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
+    runner = build_runner(cfg, changes)
+    runner.train()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
