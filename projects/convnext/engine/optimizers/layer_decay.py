@@ -78,7 +78,12 @@ def is_no_decay(name: str, ndim: int) -> bool:
         name: Full parameter name, e.g. ``backbone.stages.0.0.grn.gamma``.
         ndim: Number of dimensions of the parameter.
     """
-    return ndim <= FLAT_NDIM or name.endswith(NO_DECAY_SUFFIXES) or name.rsplit('.', 1)[-1] in TOKEN_NAMES
+    return ndim <= FLAT_NDIM or name.endswith(NO_DECAY_SUFFIXES) or _leaf(name) in TOKEN_NAMES
+
+
+def _leaf(name: str) -> str:
+    """The attribute name of a parameter, e.g. 'bias' for 'neck.conv.bias'."""
+    return name.rsplit('.', 1)[-1]
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
@@ -140,7 +145,9 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             raise TypeError(f'paramwise_cfg.decay_type must be a str, got {self.decay_type!r}')
         self.num_layers = self._parse_num_layers(cfg.get('num_layers'))
         self.backbone_prefix = cfg.get('backbone_prefix', DEFAULT_BACKBONE_PREFIX)
-        if not isinstance(self.backbone_prefix, str) or (self.backbone_prefix and not self.backbone_prefix.endswith('.')):
+        if not isinstance(self.backbone_prefix, str) or (
+            self.backbone_prefix and not self.backbone_prefix.endswith('.')
+        ):
             raise ValueError(f"paramwise_cfg.backbone_prefix must be '' or end with '.', got {self.backbone_prefix!r}")
         if not isinstance(self.base_lr, (int, float)):
             raise ValueError(f'optim_wrapper.optimizer.lr must be a number for layer decay, got {self.base_lr!r}')
@@ -252,8 +259,9 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         num_layers = max_ids.pop() - 2
         name, *_, layer_id, _ = max(entries, key=lambda entry: entry[3])
         if layer_id > num_layers + 1:
+            given = 'paramwise_cfg.num_layers' if self.num_layers is not None else "the backbone's default num_layers"
             raise ValueError(
-                f'paramwise_cfg.num_layers={num_layers} is too small for this backbone with '
+                f'{given}={num_layers} is too small for this backbone with '
                 f'decay_type={self.decay_type!r}: parameter {name!r} gets layer id {layer_id} > num_layers + 1 = '
                 f'{num_layers + 1}, i.e. an lr scale of decay_rate ** {num_layers + 1 - layer_id} '
                 f'(above 1). Use num_layers >= {layer_id - 1}, or None for the backbone default.'
@@ -295,7 +303,7 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
 
     def _lr_mult(self, name: str, module: nn.Module) -> float:
         bias_lr_mult = self.paramwise_cfg.get('bias_lr_mult')
-        if bias_lr_mult is not None and name.endswith('.bias') and not isinstance(module, NORM_TYPES):
+        if bias_lr_mult is not None and _leaf(name) == 'bias' and not isinstance(module, NORM_TYPES):
             return bias_lr_mult
         return 1.0
 
@@ -310,7 +318,7 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             is_dwconv = isinstance(module, nn.Conv2d) and module.in_channels == module.groups
             rules = (
                 ('norm_decay_mult', isinstance(module, NORM_TYPES)),
-                ('bias_decay_mult', name.endswith('.bias')),
+                ('bias_decay_mult', _leaf(name) == 'bias'),
                 ('dwconv_decay_mult', is_dwconv),
                 ('flat_decay_mult', param.ndim == FLAT_NDIM),
             )
@@ -345,7 +353,7 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             for group in groups
         ]
         widths = [max(len(row[col]) for row in rows) for col in range(len(HEAD_ROWS))]
-        lines = ['  '.join(cell.ljust(width) for cell, width in zip(row, widths)) for row in rows]
+        lines = ['  '.join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
         print_log(
             f'Layer decay ({self.decay_type}, decay_rate={self.decay_rate:g}): {len(groups)} groups, '
             f'{len(frozen)} frozen parameters skipped\n' + '\n'.join(lines),
