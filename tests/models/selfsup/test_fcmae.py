@@ -1,0 +1,157 @@
+"""FCMAE: masking, encoder backends, no leakage, loss, parameter names."""
+
+import pytest
+import torch
+
+from convnext.models.backbones.convnext import ConvNeXtV2
+from convnext.models.selfsup import FCMAE, patchify, random_patch_mask
+from convnext.registry import MODELS
+
+TINY_ARCH = {'depths': [1, 2, 1, 1], 'channels': [8, 16, 24, 32]}
+IMAGE_SIZE = 96  # a 3x3 grid of 32-pixel patches
+BATCH = 3
+DECODER_DIM = 16
+
+
+def build_fcmae(**kwargs: object) -> FCMAE:
+    """A tiny FCMAE with random (not identity) LayerNorm and GRN parameters."""
+    cfg = dict(type='FCMAE', backbone=dict(type='convnext.ConvNeXtV2', arch=TINY_ARCH), decoder_embed_dim=DECODER_DIM)
+    cfg.update(kwargs)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if '.grn.' in name or 'norm' in name or name.endswith('bias'):
+                param.normal_(std=0.5)
+    return model
+
+
+def images(batch: int = BATCH) -> torch.Tensor:
+    return torch.randn(batch, 3, IMAGE_SIZE, IMAGE_SIZE)
+
+
+def test_generate_mask_counts() -> None:
+    model = build_fcmae()
+    mask = model.generate_mask(images())
+    num_patches = (IMAGE_SIZE // 32) ** 2
+    assert mask.shape == (BATCH, num_patches)
+    assert set(mask.unique().tolist()) <= {0.0, 1.0}
+    visible = int(num_patches * (1 - 0.6))
+    assert (mask.sum(dim=1) == num_patches - visible).all()
+
+
+def test_random_patch_mask_rejects_bad_ratio() -> None:
+    with pytest.raises(ValueError, match='mask_ratio'):
+        random_patch_mask(2, 9, 1.0)
+
+
+def test_reconstruct_shape_and_loss() -> None:
+    model = build_fcmae()
+    imgs = images()
+    mask = model.generate_mask(imgs)
+    pred = model.reconstruct(imgs, mask)
+    assert pred.shape == (BATCH, 9, 32 * 32 * 3)
+    target = patchify(imgs, 32)
+    target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1e-6).sqrt()
+    expected = (((pred - target) ** 2).mean(-1) * mask).sum() / mask.sum()
+    torch.testing.assert_close(model.reconstruction_loss(imgs, pred, mask), expected)
+    loss = model.loss(imgs)['loss']
+    loss.backward()
+    for name, param in model.named_parameters():
+        assert param.grad is not None, name
+
+
+@pytest.mark.parametrize('uneven', [False, True])
+def test_dense_equals_plain_masking(uneven: bool) -> None:
+    model = build_fcmae()
+    imgs = images()
+    mask = model.generate_mask(imgs)
+    if uneven:  # different numbers of visible patches per sample take the general GRN path
+        mask[0] = 0.0
+        mask[1, :8] = 1.0
+    outs, grads = {}, {}
+    for backend in ('plain', 'dense'):
+        model.zero_grad()
+        feats = model.encode(imgs, mask, backend=backend)
+        (feats * torch.linspace(-1, 1, feats.numel()).reshape(feats.shape)).sum().backward()
+        outs[backend] = feats
+        grads[backend] = {n: p.grad.clone() for n, p in model.backbone.named_parameters()}
+    torch.testing.assert_close(outs['dense'], outs['plain'], atol=1e-5, rtol=1e-5)
+    for name, grad in grads['plain'].items():
+        torch.testing.assert_close(grads['dense'][name], grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_removed_positions_are_zero() -> None:
+    model = build_fcmae()
+    imgs = images()
+    mask = model.generate_mask(imgs)
+    feats = model.encode(imgs, mask)
+    removed = mask.reshape(BATCH, 1, 3, 3).bool().expand_as(feats)
+    assert (feats[removed] == 0).all()
+    assert (feats[~removed] != 0).any()
+
+
+def test_unmasked_encoder_equals_backbone() -> None:
+    model = build_fcmae()
+    backbone = ConvNeXtV2(arch=TINY_ARCH)
+    backbone.load_state_dict(model.backbone.state_dict(), strict=False)
+    imgs = images()
+    x = imgs
+    for i in range(backbone.num_stages):
+        x = backbone.stages[i](backbone.downsample_layers[i](x))
+    feats = model.extract_feat(imgs)[0]
+    torch.testing.assert_close(feats, x, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('backend', ['dense', 'plain'])
+def test_no_leakage_from_removed_patches(backend: str) -> None:
+    model = build_fcmae(backend=backend).eval()
+    imgs = images()
+    mask = model.generate_mask(imgs)
+    pixel_mask = mask.reshape(BATCH, 1, 3, 1, 3, 1).expand(BATCH, 3, 3, 32, 3, 32).reshape(imgs.shape)
+    changed = torch.where(pixel_mask.bool(), torch.randn_like(imgs) * 100, imgs)
+    assert not torch.equal(changed, imgs)
+    torch.testing.assert_close(model.reconstruct(changed, mask), model.reconstruct(imgs, mask), atol=1e-6, rtol=0)
+
+
+def test_parameter_names_are_backbone_names() -> None:
+    model = build_fcmae()
+    backbone_keys = {k for k in model.state_dict() if k.startswith('backbone.')}
+    reference = {f'backbone.{k}' for k in ConvNeXtV2(arch=TINY_ARCH).state_dict() if not k.startswith('norm')}
+    assert backbone_keys == reference
+    others = {k.split('.')[0] for k in model.state_dict() if not k.startswith('backbone.')}
+    assert others == {'proj', 'mask_token', 'decoder', 'pred'}
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match='patch_size'):
+        build_fcmae(patch_size=16)
+    with pytest.raises(ValueError, match='backend'):
+        build_fcmae(backend='sparse')
+    model = build_fcmae()
+    with pytest.raises(ValueError, match='multiple of the patch size'):
+        model.generate_mask(torch.zeros(1, 3, 40, 40))
+
+
+def test_minkowski_missing_gives_install_hint() -> None:
+    try:
+        import MinkowskiEngine  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match='tools/install.sh'):
+            build_fcmae(backend='minkowski')
+    else:
+        pytest.skip('MinkowskiEngine is installed')
+
+
+@pytest.mark.minkowski
+def test_minkowski_equals_dense() -> None:
+    pytest.importorskip('MinkowskiEngine')
+    model = build_fcmae()
+    imgs = images()
+    mask = model.generate_mask(imgs)
+    mask[:, 0] = 1.0  # a border patch removed in every sample: the dense shape must be explicit
+    dense = model.encode(imgs, mask, backend='dense')
+    sparse = model.encode(imgs, mask, backend='minkowski')
+    torch.testing.assert_close(sparse, dense, atol=1e-5, rtol=1e-5)
+    sparse.sum().backward()
+    assert model.backbone.stages[0][0].dwconv.weight.grad is not None
