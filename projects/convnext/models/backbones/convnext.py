@@ -103,19 +103,43 @@ class ConvNeXtBlock(nn.Module):
         self.grn = GRN(hidden) if use_grn else None
         self.pwconv2 = nn.Linear(hidden, channels)
         self.gamma = (
-            nn.Parameter(torch.full((channels,), float(layer_scale_init_value)))
-            if layer_scale_init_value > 0
-            else None
+            nn.Parameter(torch.full((channels,), float(layer_scale_init_value))) if layer_scale_init_value > 0 else None
         )
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.with_cp = with_cp
+        self._folded_cache: tuple | None = None
 
-    def _pwconv2_params(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``pwconv2``'s weight ``(C, 4C)`` and bias ``(C,)`` with ``gamma`` folded in."""
-        weight, bias = self.pwconv2.weight, self.pwconv2.bias
-        if self.gamma is None:
+    def _folded_pwconv2(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``pwconv2``'s weight ``(C, 4C)`` and bias ``(C,)`` with ``gamma`` folded in.
+
+        Without autograd the product is cached until ``pwconv2`` or ``gamma``
+        change (tracked by their in-place version counters and storage).
+        """
+        weight, bias, gamma = self.pwconv2.weight, self.pwconv2.bias, self.gamma
+        if gamma is None:
             return weight, bias
-        return weight * self.gamma[:, None], bias * self.gamma
+        if torch.is_grad_enabled():
+            return weight * gamma[:, None], bias * gamma
+        key = tuple((t.data_ptr(), t._version, t.device) for t in (weight, bias, gamma))
+        if self._folded_cache is None or self._folded_cache[0] != key:
+            self._folded_cache = (key, weight * gamma[:, None], bias * gamma)
+        return self._folded_cache[1], self._folded_cache[2]
+
+    def _pwconv2(self, x: torch.Tensor, use_conv: bool) -> torch.Tensor:
+        """``gamma * pwconv2(x)`` on ``(N, H, W, 4C)`` data (as a channels-last ``(N, 4C, H, W)`` when ``use_conv``).
+
+        ``gamma`` is folded into the weights when that is cheaper than a pass
+        over the output (more positions than hidden channels), else applied
+        to the output.
+        """
+        positions = x.numel() // x.shape[1 if use_conv else -1]
+        fold = self.gamma is None or positions > self.pwconv1.out_features
+        weight, bias = self._folded_pwconv2() if fold else (self.pwconv2.weight, self.pwconv2.bias)
+        if use_conv:
+            out = F.conv2d(x, weight[..., None, None], bias)
+            return out if fold else out * self.gamma[:, None, None]
+        out = F.linear(x, weight, bias)
+        return (out if fold else out * self.gamma).permute(0, 3, 1, 2)
 
     def _normed(self, x: torch.Tensor) -> torch.Tensor:
         """dwconv and LayerNorm: ``(N, C, H, W)`` to contiguous ``(N, H, W, C)``."""
@@ -125,24 +149,25 @@ class ConvNeXtBlock(nn.Module):
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         """The residual branch: ``(N, C, H, W)`` to ``(N, C, H, W)`` in channels-last memory."""
         x = self._normed(x)
-        weight2, bias2 = self._pwconv2_params()
         if _onednn_cpu(x):
             # 1x1 convolutions on channels-last data: oneDNN forward and backward.
             x = self.act(F.conv2d(x.permute(0, 3, 1, 2), self.pwconv1.weight[..., None, None], self.pwconv1.bias))
             if self.grn is not None:
                 x = self.grn(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-            return F.conv2d(x, weight2[..., None, None], bias2)
+            return self._pwconv2(x, use_conv=True)
         x = self.act(self.pwconv1(x))
         if self.grn is not None:
             x = self.grn(x)
-        return F.linear(x, weight2, bias2).permute(0, 3, 1, 2)
+        return self._pwconv2(x, use_conv=False)
 
     def _fused_inference(self, x: torch.Tensor) -> torch.Tensor:
         """The whole block without autograd: oneDNN Linear+GELU and Linear+residual."""
-        h = torch.ops.mkldnn._linear_pointwise(self._normed(x), self.pwconv1.weight, self.pwconv1.bias, 'gelu', [], 'none')
+        h = torch.ops.mkldnn._linear_pointwise(
+            self._normed(x), self.pwconv1.weight, self.pwconv1.bias, 'gelu', [], 'none'
+        )
         if self.grn is not None:
             h = self.grn(h)
-        weight2, bias2 = self._pwconv2_params()
+        weight2, bias2 = self._folded_pwconv2()
         out = torch.ops.mkldnn._linear_pointwise.binary(h, x.permute(0, 2, 3, 1), weight2, bias2, 'add')
         return out.permute(0, 3, 1, 2)
 
@@ -153,6 +178,7 @@ class ConvNeXtBlock(nn.Module):
             not needs_grad
             and not drops
             and x.dtype == torch.float32
+            and not torch.is_autocast_enabled(x.device.type)
             and isinstance(self.act, nn.GELU)
             and self.act.approximate == 'none'
             and x.is_contiguous(memory_format=torch.channels_last)
@@ -239,8 +265,7 @@ class ConvNeXt(BaseModule):
         self.out_type = out_type
         if not -1 <= frozen_stages <= self.num_stages:
             raise ValueError(
-                f'frozen_stages must be in [-1, {self.num_stages}] for {self.num_stages} stages, '
-                f'got {frozen_stages}'
+                f'frozen_stages must be in [-1, {self.num_stages}] for {self.num_stages} stages, got {frozen_stages}'
             )
         self.frozen_stages = frozen_stages
         if not 0.0 <= drop_path_rate < 1.0:
@@ -316,9 +341,10 @@ class ConvNeXt(BaseModule):
         self, drop_path_rate: float, layer_scale_init_value: float, use_grn: bool, with_cp: bool
     ) -> nn.ModuleList:
         """The stages of blocks, drop-path rates linear in the global block index."""
-        rates = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
+        # On the CPU explicitly, so a model can be built under ``torch.device('meta')``.
+        rates = torch.linspace(0, drop_path_rate, sum(self.depths), device='cpu').tolist()
         stages, first = [], 0
-        for depth, channels in zip(self.depths, self.channels):
+        for depth, channels in zip(self.depths, self.channels, strict=True):
             blocks = [
                 ConvNeXtBlock(channels, rates[first + j], layer_scale_init_value, use_grn, with_cp)
                 for j in range(depth)
