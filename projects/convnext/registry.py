@@ -15,9 +15,7 @@ from mmengine.registry import Registry
 SCOPE = 'convnext'
 
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope=SCOPE, locations=['convnext.models'])
-MODEL_WRAPPERS = Registry(
-    'model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, scope=SCOPE, locations=['convnext.engine']
-)
+MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, scope=SCOPE, locations=['convnext.engine'])
 OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     'optimizer wrapper constructor',
     parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,

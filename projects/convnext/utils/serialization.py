@@ -2,28 +2,55 @@
 
 torch >= 2.6 loads with ``weights_only=True`` by default and mmengine 0.10.7
 calls ``torch.load`` without the argument, so ``--resume`` fails on the
-message hub's ``HistoryBuffer`` and the numpy arrays and scalars inside it.
-Rather than switching the protection off, we allowlist exactly the types that
-mmengine's checkpoints hold; foreign pretrained weights still load with the
-default allowlist only.
+message hub's ``HistoryBuffer``, on the numpy arrays and scalars inside it, and
+on ``getattr(HistoryBuffer, 'min')`` (how pickle stores its statistics
+methods). Rather than switching the protection off, we allowlist exactly the
+types that mmengine's checkpoints hold; ``getattr`` is allowlisted only as a
+restricted version that returns HistoryBuffer's registered statistics
+methods and refuses everything else. Foreign pretrained weights still load
+with the default allowlist only.
 """
+
+import pickle
+from typing import Any
 
 import numpy as np
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 
+DEFAULT_STATISTICS = ('min', 'max', 'current', 'mean')
+"""HistoryBuffer's built-in statistics methods (registered when a buffer is first built)."""
+
+NUMPY_DTYPES = ('float64', 'float32', 'float16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool')
+"""Dtypes whose numpy dtype classes may appear in the message hub's arrays and scalars."""
+
+
+def history_buffer_getattr(obj: Any, name: str) -> Any:
+    """``getattr`` limited to ``HistoryBuffer``'s statistics methods (what its pickle needs).
+
+    Raises:
+        pickle.UnpicklingError: For any other object or attribute.
+    """
+    if obj is HistoryBuffer and name in {*DEFAULT_STATISTICS, *HistoryBuffer._statistics_methods}:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(f'checkpoint asks for getattr({obj!r}, {name!r}), which is not allowed')
+
 
 def _numpy_globals() -> list:
     """The numpy callables and classes that pickled arrays and scalars refer to."""
-    core = getattr(np, '_core', None) or np.core  # numpy 2 renamed core to _core
-    multiarray = core.multiarray
-    dtype_classes = [type(np.dtype(name)) for name in ('float64', 'float32', 'int64', 'int32', 'bool', 'uint8')]
+    multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
+    dtype_classes = [type(np.dtype(name)) for name in NUMPY_DTYPES]
     return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype, *dtype_classes]
 
 
 def mmengine_checkpoint_globals() -> list:
     """Every non-tensor global an mmengine Runner checkpoint refers to."""
-    return [HistoryBuffer, *_numpy_globals()]
+    return [
+        HistoryBuffer,
+        (history_buffer_getattr, 'builtins.getattr'),
+        (history_buffer_getattr, '__builtin__.getattr'),
+        *_numpy_globals(),
+    ]
 
 
 def allow_mmengine_checkpoints() -> None:
