@@ -1,0 +1,129 @@
+"""Draws FCMAE reconstructions: per image, original | masked input | reconstruction | reconstruction + visible.
+
+Usage:
+    python tools/analysis/visualize_fcmae.py CONFIG CHECKPOINT IMAGE [IMAGE ...] --out grid.png
+
+CONFIG is an FCMAE pretraining config (``configs/fcmae_*.py``), CHECKPOINT a
+checkpoint of it (``tools/train.py`` output). Each image is resized to
+``--size`` (a multiple of 32), normalised with the config's data preprocessor
+mean/std, masked with a random mask (``--seed``) and reconstructed.
+
+Un-normalising the prediction: with ``norm_pix_loss`` the model predicts each
+patch normalised by its own mean and std, so, as in MAE's visualisation, the
+prediction is mapped back with the per-patch mean and (unbiased) std of the
+target image. For removed patches this uses two statistics (colour and
+contrast) of the hidden patch: the texture shown is the model's, its overall
+brightness is borrowed from the original.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.runner import load_checkpoint
+from PIL import Image
+
+from convnext.models.selfsup import FCMAE, patchify, unpatchify
+from convnext.models.selfsup.fcmae import NORM_PIX_EPS
+from convnext.registry import MODELS
+
+MASKED_GREY = 0.5
+"""Grey level (of 1) painted over removed patches in the masked-input column."""
+MAX_PIXEL = 255.0
+COLUMNS = ('original', 'masked', 'reconstruction', 'reconstruction + visible')
+
+
+def load_model(config: str, checkpoint: str) -> FCMAE:
+    """Builds the FCMAE of a config and loads a checkpoint into it (eval mode, CPU)."""
+    cfg = Config.fromfile(config)
+    model = MODELS.build(cfg.model)
+    if not isinstance(model, FCMAE):
+        raise ValueError(f'{config}: model type {cfg.model.get("type")!r} is not convnext.FCMAE')
+    load_checkpoint(model, checkpoint, map_location='cpu')
+    return model.eval()
+
+
+def normalisation(model: FCMAE) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std ``(1, 3, 1, 1)`` of the model's data preprocessor (in 0..255 units)."""
+    preprocessor = model.data_preprocessor
+    mean = getattr(preprocessor, 'mean', None)
+    std = getattr(preprocessor, 'std', None)
+    if mean is None or std is None:
+        return torch.zeros(1, 3, 1, 1), torch.ones(1, 3, 1, 1)
+    return mean.reshape(1, 3, 1, 1).float(), std.reshape(1, 3, 1, 1).float()
+
+
+def read_image(path: str, size: int) -> torch.Tensor:
+    """RGB image ``(1, 3, size, size)`` in 0..255."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f'image {path} does not exist')
+    image = Image.open(path).convert('RGB').resize((size, size), Image.BICUBIC)
+    return torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
+
+
+def unnormalise_prediction(model: FCMAE, pred: torch.Tensor, imgs: torch.Tensor) -> torch.Tensor:
+    """Prediction ``(N, L, p * p * 3)`` back to normalised-image units, per-patch target stats if norm-pix."""
+    if not model.norm_pix_loss:
+        return pred
+    target = patchify(imgs, model.patch_size)
+    mean = target.mean(dim=-1, keepdim=True)
+    std = (target.var(dim=-1, keepdim=True) + NORM_PIX_EPS).sqrt()
+    return pred * std + mean
+
+
+@torch.no_grad()
+def reconstruct_row(model: FCMAE, rgb: torch.Tensor) -> list[torch.Tensor]:
+    """The four panels ``(3, H, W)`` in 0..1 of one image ``(1, 3, H, W)`` in 0..255."""
+    mean, std = normalisation(model)
+    imgs = (rgb - mean) / std
+    mask = model.generate_mask(imgs)
+    grid = (imgs.shape[-2] // model.patch_size, imgs.shape[-1] // model.patch_size)
+    pred = unnormalise_prediction(model, model.reconstruct(imgs, mask), imgs)
+    recon = unpatchify(pred, model.patch_size, grid) * std + mean
+    removed = unpatchify(mask[..., None].expand_as(pred), model.patch_size, grid)[:, :1]
+    masked = rgb * (1 - removed) + MASKED_GREY * MAX_PIXEL * removed
+    pasted = rgb * (1 - removed) + recon * removed
+    return [(t[0] / MAX_PIXEL).clamp(0, 1) for t in (rgb, masked, recon, pasted)]
+
+
+def to_grid(rows: list[list[torch.Tensor]]) -> Image.Image:
+    """Tiles rows of equal-size ``(3, H, W)`` panels into one image."""
+    height, width = rows[0][0].shape[-2:]
+    canvas = Image.new('RGB', (width * len(COLUMNS), height * len(rows)))
+    for r, panels in enumerate(rows):
+        for c, panel in enumerate(panels):
+            array = (panel.permute(1, 2, 0).numpy() * MAX_PIXEL).round().astype(np.uint8)
+            canvas.paste(Image.fromarray(array), (c * width, r * height))
+    return canvas
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='FCMAE reconstruction grid')
+    parser.add_argument('config', help='FCMAE config')
+    parser.add_argument('checkpoint', help='FCMAE checkpoint')
+    parser.add_argument('images', nargs='+', help='image files')
+    parser.add_argument('--out', default='fcmae_grid.png', help='output PNG')
+    parser.add_argument('--size', type=int, default=224, help='input side, a multiple of the patch size')
+    parser.add_argument('--seed', type=int, default=0, help='seed of the random masks')
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Writes the grid; returns the exit code."""
+    args = parse_args(argv)
+    model = load_model(args.config, args.checkpoint)
+    if args.size % model.patch_size:
+        raise ValueError(f'--size {args.size} must be a multiple of the patch size {model.patch_size}')
+    torch.manual_seed(args.seed)
+    rows = [reconstruct_row(model, read_image(path, args.size)) for path in args.images]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    to_grid(rows).save(args.out)
+    print(f'wrote {args.out}: {len(rows)} rows x columns {", ".join(COLUMNS)}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
