@@ -17,7 +17,9 @@ model = dict(
         arch='large',
         drop_path_rate=0.95,
         layer_scale_init_value=1e-6,
-        init_cfg=dict(type='Pretrained', checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_large_1k_224_ema.pth'),
+        init_cfg=dict(
+            type='Pretrained', checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_large_1k_224_ema.pth'
+        ),
     ),
     head=dict(in_channels=1536, num_classes=1000),
 )

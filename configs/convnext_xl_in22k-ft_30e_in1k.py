@@ -17,7 +17,9 @@ model = dict(
         arch='xlarge',
         drop_path_rate=0.4,
         layer_scale_init_value=1e-6,
-        init_cfg=dict(type='Pretrained', checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_xlarge_22k_224.pth'),
+        init_cfg=dict(
+            type='Pretrained', checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_xlarge_22k_224.pth'
+        ),
     ),
     head=dict(in_channels=2048, num_classes=1000),
 )

@@ -17,7 +17,10 @@ model = dict(
         arch='base',
         drop_path_rate=0.1,
         layer_scale_init_value=0.0,
-        init_cfg=dict(type='Pretrained', checkpoint='https://dl.fbaipublicfiles.com/convnext/convnextv2/pt_only/convnextv2_base_1k_224_fcmae.pt'),
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='https://dl.fbaipublicfiles.com/convnext/convnextv2/pt_only/convnextv2_base_1k_224_fcmae.pt',
+        ),
     ),
     head=dict(in_channels=1024, num_classes=21841),
     train_cfg=dict(augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]),
@@ -27,7 +30,9 @@ model = dict(
 train_dataloader = dict(batch_size=128)
 auto_scale_lr = dict(base_batch_size=4096)
 
-optim_wrapper = dict(optimizer=dict(lr=2.5e-4, weight_decay=0.05), paramwise_cfg=dict(decay_rate=0.8, decay_type='group'))
+optim_wrapper = dict(
+    optimizer=dict(lr=2.5e-4, weight_decay=0.05), paramwise_cfg=dict(decay_rate=0.8, decay_type='group')
+)
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5, convert_to_iter_based=True),
     dict(

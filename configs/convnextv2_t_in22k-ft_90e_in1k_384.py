@@ -28,7 +28,9 @@ model = dict(
 train_dataloader = dict(batch_size=16)
 auto_scale_lr = dict(base_batch_size=512)
 
-optim_wrapper = dict(optimizer=dict(lr=2.5e-5, weight_decay=1e-8), paramwise_cfg=dict(decay_rate=0.9, decay_type='single'))
+optim_wrapper = dict(
+    optimizer=dict(lr=2.5e-5, weight_decay=1e-8), paramwise_cfg=dict(decay_rate=0.9, decay_type='single')
+)
 param_scheduler = [
     dict(
         type='CosineAnnealingLR',

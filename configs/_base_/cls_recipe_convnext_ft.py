@@ -4,7 +4,7 @@
 # learning rate, layer decay, epochs and schedule; this base holds what every
 # fine-tuning run shares: the classifier with a small head init, AdamW with
 # layer-wise learning-rate decay and the official no-decay rule, no Mixup or
-# CutMix and no EMA (leaves that use them add them).
+# CutMix (no ``model.train_cfg``) and no EMA (leaves that use them add them).
 _base_ = ['mmpretrain::_base_/schedules/imagenet_bs1024_adamw_swin.py']
 
 model = dict(
@@ -21,7 +21,6 @@ model = dict(
         # head init scale 0.001 on a trunc-normal(0.02) init: std 0.02 * 0.001.
         init_cfg=dict(type='TruncNormal', layer='Linear', std=2e-5, bias=0.0),
     ),
-    train_cfg=None,
 )
 
 # Layer decay: lr * decay_rate ** (num_layers + 1 - layer_id). The official
