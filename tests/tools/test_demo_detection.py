@@ -1,0 +1,96 @@
+"""The detection demo: synthetic COCO data, its config, and a short run that must learn."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mmengine.registry import MODELS, init_default_scope
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / 'tools' / 'demos'))
+from synthetic_coco import CLASSES, SyntheticCocoSpec, make_synthetic_coco  # noqa: E402
+
+# Shortened demo run of the slow test, and the mAP it must reach (chance is ~0).
+SHORT_RUN = ['--iters', '200', '--num-images', '96', '--image-size', '96', '--num-vis', '2']
+BBOX_MAP_FLOOR = 0.15
+SHORT_RUN_TIMEOUT = 290
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    """One intra-op thread: small CPU runs are many times faster than with oversubscribed cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def load_demo():
+    spec = importlib.util.spec_from_file_location('demo_detection', ROOT / 'tools' / 'demos' / 'detection.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_synthetic_coco_is_valid_coco(tmp_path: Path) -> None:
+    spec = SyntheticCocoSpec(num_train=6, num_val=3, image_size=64, seed=3)
+    files = make_synthetic_coco(tmp_path, spec)
+    coco = COCO(str(files['train']))
+    assert [c['name'] for c in coco.loadCats(coco.getCatIds())] == list(CLASSES)
+    assert len(coco.getImgIds()) == 6 and len(COCO(str(files['val'])).getImgIds()) == 3
+    for ann in coco.loadAnns(coco.getAnnIds()):
+        mask = coco.annToMask(ann)
+        x, y, w, h = ann['bbox']
+        assert mask.sum() == ann['area'] > 0
+        assert mask[:, : int(x)].sum() == 0 and mask[: int(y)].sum() == 0
+        assert mask_utils.toBbox(mask_utils.encode(np.asfortranarray(mask))).tolist() == [x, y, w, h]
+    again = tmp_path / 'again'
+    make_synthetic_coco(again, spec)
+    assert (again / 'train' / '000000.png').read_bytes() == (tmp_path / 'train' / '000000.png').read_bytes()
+
+
+def test_synthetic_coco_rejects_bad_sizes() -> None:
+    with pytest.raises(ValueError, match='image_size'):
+        SyntheticCocoSpec(image_size=8)
+
+
+def test_demo_config_adapts_the_real_atto_config(tmp_path: Path) -> None:
+    demo = load_demo()
+    args = demo.parse_args(['--iters', '10', '--image-size', '96'])
+    cfg = demo.demo_config(args, tmp_path)
+    assert cfg.model.backbone.type == 'convnext.ConvNeXtV2' and cfg.model.backbone.arch == 'atto'
+    assert cfg.model.backbone.init_cfg is None
+    assert cfg.model.roi_head.bbox_head.num_classes == len(CLASSES) == cfg.model.roi_head.mask_head.num_classes
+    assert cfg.model.test_cfg.rcnn.nms.type == 'soft_nms'
+    assert cfg.optim_wrapper.constructor == 'convnext.LayerDecayOptimWrapperConstructor'
+    assert cfg.train_cfg.max_iters == 10 and cfg.param_scheduler[1].milestones == [7, 9]
+    assert cfg.train_dataloader.dataset.data_root == str(tmp_path)
+    assert cfg.val_evaluator.metric == ['bbox', 'segm']
+    init_default_scope('mmdet')
+    model = MODELS.build(cfg.model)
+    assert model.neck.fpn_convs[0].conv.out_channels == demo.FPN_CHANNELS
+
+
+def test_demo_rejects_bad_options() -> None:
+    demo = load_demo()
+    with pytest.raises(SystemExit):
+        demo.parse_args(['--iters', '0'])
+
+
+@pytest.mark.slow
+def test_demo_learns_on_the_cpu(tmp_path: Path) -> None:
+    command = [sys.executable, str(ROOT / 'tools' / 'demo.py'), 'detection', '--work-dir', str(tmp_path), *SHORT_RUN]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=SHORT_RUN_TIMEOUT)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    assert 'bbox mAP' in done.stdout and 'segm mAP' in done.stdout
+    results = json.loads((tmp_path / 'demo_results.json').read_text())
+    assert results['metrics']['coco/bbox_mAP'] >= BBOX_MAP_FLOOR, results
+    assert results['metrics']['coco/segm_mAP'] > 0, results
+    assert (tmp_path / 'predictions.png').stat().st_size > 0
