@@ -14,12 +14,13 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
+import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from PIL import Image
 
-from convnext.models.backbones.convnext import ConvNeXt
+from convnext.models.backbones.convnext import ConvNeXt, ConvNeXtV2
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs'
 CONFIG_GLOBS = ('convnext_*.py', 'convnextv2_*_sup_*.py', 'convnextv2_*_in22k*.py')
@@ -50,6 +51,14 @@ TINY_IMAGE = 48
 TINY_BATCH = 2
 CLASSES = ('class_a', 'class_b')
 """Generated data: one batch of ``TINY_BATCH`` images per split, one image per class."""
+
+OFFICIAL_HEAD_CLASSES = 5
+"""Classes of the head stored in the generated official-format checkpoints (dropped on loading)."""
+
+LOADED_ATOL = 1e-3
+"""Tolerance between checkpoint and trained weights: one AdamW step moves a weight by about lr << 1e-3."""
+
+STEM_WEIGHT = 'downsample_layers.0.0.weight'
 
 
 class Recipe(NamedTuple):
@@ -270,6 +279,22 @@ def image_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope='module')
+def official_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Path]:
+    """Tiny checkpoints in the official FB format (``model`` dict, head norm ``norm``, ``head``), V1 and V2."""
+    root = tmp_path_factory.mktemp('checkpoints')
+    paths = {}
+    for v2, backbone_class in ((False, ConvNeXt), (True, ConvNeXtV2)):
+        state = backbone_class(arch=TINY_ARCH, out_type='avg').state_dict()
+        state = {key.replace('norm3.', 'norm.'): torch.randn_like(value) for key, value in state.items()}
+        channels = TINY_ARCH['channels'][-1]
+        state['head.weight'] = torch.randn(OFFICIAL_HEAD_CLASSES, channels)
+        state['head.bias'] = torch.zeros(OFFICIAL_HEAD_CLASSES)
+        paths[v2] = root / f'convnext_v{2 if v2 else 1}_official.pth'
+        torch.save({'model': state}, paths[v2])
+    return paths
+
+
 def _shrink_pipeline(pipeline: list) -> Iterator[dict]:
     for step in pipeline:
         step = dict(step)
@@ -297,9 +322,11 @@ def _shrink_loader(loader: ConfigDict, root: Path, split: str) -> None:
     )
 
 
-def _tiny_config(name: str, root: Path, work_dir: Path) -> Config:
+def _tiny_config(name: str, root: Path, work_dir: Path, checkpoint: Path) -> Config:
     cfg = copy.deepcopy(_load(name))
-    cfg.model.backbone.update(arch=TINY_ARCH, init_cfg=None)
+    cfg.model.backbone.arch = TINY_ARCH
+    if cfg.model.backbone.get('init_cfg'):
+        cfg.model.backbone.init_cfg.checkpoint = str(checkpoint)
     cfg.model.head.update(in_channels=TINY_ARCH['channels'][-1], num_classes=len(CLASSES))
     cfg.data_preprocessor.num_classes = len(CLASSES)
     _shrink_loader(cfg.train_dataloader, root, 'train')
@@ -337,12 +364,17 @@ def _decays(name: str, ndim: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.parametrize('name', CONFIG_NAMES)
 def test_config_trains_and_validates_one_iteration(
-    name: str, image_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    name: str,
+    image_root: Path,
+    official_checkpoints: dict[bool, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     expected = EXPECTED[name]
     # The runner logs and dumps the config through yapf (~2 s a run); the raw text is enough here.
     monkeypatch.setattr(Config, 'pretty_text', property(lambda cfg: cfg.text))
-    runner = Runner.from_cfg(_tiny_config(name, image_root, tmp_path))
+    checkpoint = official_checkpoints[expected.v2]
+    runner = Runner.from_cfg(_tiny_config(name, image_root, tmp_path, checkpoint))
     recorder = MetricsRecorder()
     runner.register_hook(recorder)
     runner.train()
@@ -359,6 +391,9 @@ def test_config_trains_and_validates_one_iteration(
             assert decayed == _decays(names[id(param)], param.ndim), names[id(param)]
     if expected.layer_decay is not None:
         _check_layer_decay(runner, groups, names, expected.layer_decay)
+        loaded = torch.load(checkpoint, weights_only=True)['model'][STEM_WEIGHT]
+        trained = runner.model.backbone.state_dict()[STEM_WEIGHT]
+        assert torch.allclose(trained, loaded, atol=LOADED_ATOL)
 
 
 def _check_layer_decay(runner: Runner, groups: list[dict], names: dict[int, str], layer_decay: tuple) -> None:
