@@ -103,6 +103,19 @@ def test_visualize_writes_grid(tmp_path: Path) -> None:
     assert grid.size == (64 * len(tool.COLUMNS), 64 * 2)
 
 
+def test_visible_stats_use_no_removed_pixels() -> None:
+    tool = load_tool('tools/analysis/visualize_fcmae.py')
+    model = tiny_fcmae().eval()
+    imgs = torch.randn(2, 3, 64, 64)
+    mask = model.generate_mask(imgs)
+    removed = mask.reshape(2, 1, 2, 1, 2, 1).expand(2, 3, 2, 32, 2, 32).reshape(imgs.shape).bool()
+    changed = torch.where(removed, torch.randn_like(imgs) * 10, imgs)
+    pred = model.reconstruct(imgs, mask)
+    ours = tool.unnormalise_prediction(model, pred, imgs, mask, 'visible')
+    torch.testing.assert_close(tool.unnormalise_prediction(model, pred, changed, mask, 'visible'), ours)
+    assert not torch.allclose(tool.unnormalise_prediction(model, pred, changed, mask, 'own'), ours)
+
+
 def test_benchmark_prints_ratios(capsys: pytest.CaptureFixture) -> None:
     tool = load_tool('tools/analysis/benchmark_fcmae.py')
     args = ['--arch', 'atto', '--batch-size', '2', '--size', '64', '--iters', '1', '--warmup', '0']

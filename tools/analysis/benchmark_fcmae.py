@@ -78,8 +78,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
     model = MODELS.build(
         dict(type='FCMAE', backbone=dict(type='convnext.ConvNeXtV2', arch=args.arch), mask_ratio=args.mask_ratio)
     )
-    model.init_weights()
-    model.to(device).train()
+    model.to(device).train()  # default PyTorch init: the timing does not depend on the values
     backends = [b for b in args.backends if b != 'minkowski' or minkowski_available()]
     if len(backends) < len(args.backends):
         print('MinkowskiEngine is not installed: minkowski backend skipped (bash tools/install.sh builds it)')

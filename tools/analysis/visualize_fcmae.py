@@ -8,12 +8,16 @@ checkpoint of it (``tools/train.py`` output). Each image is resized to
 ``--size`` (a multiple of 32), normalised with the config's data preprocessor
 mean/std, masked with a random mask (``--seed``) and reconstructed.
 
-Un-normalising the prediction: with ``norm_pix_loss`` the model predicts each
-patch normalised by its own mean and std, so, as in MAE's visualisation, the
-prediction is mapped back with the per-patch mean and (unbiased) std of the
-target image. For removed patches this uses two statistics (colour and
-contrast) of the hidden patch: the texture shown is the model's, its overall
-brightness is borrowed from the original.
+Un-normalising the prediction (``--stats``): with ``norm_pix_loss`` the model
+predicts each patch normalised by its own mean and std, which the picture
+must put back.
+
+* ``visible`` (default): every patch gets the mean and std of the per-patch
+  means and stds of the image's *visible* patches, so the picture uses no
+  information from the removed patches at all;
+* ``own``: each patch gets its own target mean and (unbiased) std, as MAE's
+  visualisation does; this borrows two numbers (brightness and contrast per
+  patch) from the hidden patch, the texture remains the model's.
 """
 
 import argparse
@@ -33,6 +37,8 @@ from convnext.registry import MODELS
 MASKED_GREY = 0.5
 """Grey level (of 1) painted over removed patches in the masked-input column."""
 MAX_PIXEL = 255.0
+STATS = ('visible', 'own')
+"""Choices of ``--stats``: whose patch statistics un-normalise the prediction."""
 COLUMNS = ('original', 'masked', 'reconstruction', 'reconstruction + visible')
 
 
@@ -64,24 +70,41 @@ def read_image(path: str, size: int) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
 
 
-def unnormalise_prediction(model: FCMAE, pred: torch.Tensor, imgs: torch.Tensor) -> torch.Tensor:
-    """Prediction ``(N, L, p * p * 3)`` back to normalised-image units, per-patch target stats if norm-pix."""
+def unnormalise_prediction(
+    model: FCMAE, pred: torch.Tensor, imgs: torch.Tensor, mask: torch.Tensor, stats: str = 'visible'
+) -> torch.Tensor:
+    """Prediction ``(N, L, p * p * 3)`` back to normalised-image units (see the module docstring).
+
+    Args:
+        model: The FCMAE (its ``norm_pix_loss`` and ``patch_size``).
+        pred: Predictions ``(N, L, p * p * 3)``.
+        imgs: Normalised images ``(N, 3, H, W)``.
+        mask: ``(N, L)``, 1 = removed.
+        stats: 'visible' or 'own'. Defaults to 'visible'.
+    """
+    if stats not in STATS:
+        raise ValueError(f'stats must be one of {STATS}, got {stats!r}')
     if not model.norm_pix_loss:
         return pred
     target = patchify(imgs, model.patch_size)
-    mean = target.mean(dim=-1, keepdim=True)
+    mean = target.mean(dim=-1, keepdim=True)  # (N, L, 1)
     std = (target.var(dim=-1, keepdim=True) + NORM_PIX_EPS).sqrt()
+    if stats == 'visible':
+        visible = (1.0 - mask)[..., None]  # (N, L, 1)
+        count = visible.sum(dim=1, keepdim=True).clamp(min=1.0)
+        mean = ((mean * visible).sum(dim=1, keepdim=True) / count).expand_as(mean)
+        std = ((std * visible).sum(dim=1, keepdim=True) / count).expand_as(std)
     return pred * std + mean
 
 
 @torch.no_grad()
-def reconstruct_row(model: FCMAE, rgb: torch.Tensor) -> list[torch.Tensor]:
+def reconstruct_row(model: FCMAE, rgb: torch.Tensor, stats: str = 'visible') -> list[torch.Tensor]:
     """The four panels ``(3, H, W)`` in 0..1 of one image ``(1, 3, H, W)`` in 0..255."""
     mean, std = normalisation(model)
     imgs = (rgb - mean) / std
     mask = model.generate_mask(imgs)
     grid = (imgs.shape[-2] // model.patch_size, imgs.shape[-1] // model.patch_size)
-    pred = unnormalise_prediction(model, model.reconstruct(imgs, mask), imgs)
+    pred = unnormalise_prediction(model, model.reconstruct(imgs, mask), imgs, mask, stats)
     recon = unpatchify(pred, model.patch_size, grid) * std + mean
     removed = unpatchify(mask[..., None].expand_as(pred), model.patch_size, grid)[:, :1]
     masked = rgb * (1 - removed) + MASKED_GREY * MAX_PIXEL * removed
@@ -107,6 +130,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument('images', nargs='+', help='image files')
     parser.add_argument('--out', default='fcmae_grid.png', help='output PNG')
     parser.add_argument('--size', type=int, default=224, help='input side, a multiple of the patch size')
+    parser.add_argument('--stats', default='visible', choices=STATS, help='patch stats used to un-normalise')
     parser.add_argument('--seed', type=int, default=0, help='seed of the random masks')
     return parser.parse_args(argv)
 
@@ -118,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.size % model.patch_size:
         raise ValueError(f'--size {args.size} must be a multiple of the patch size {model.patch_size}')
     torch.manual_seed(args.seed)
-    rows = [reconstruct_row(model, read_image(path, args.size)) for path in args.images]
+    rows = [reconstruct_row(model, read_image(path, args.size), args.stats) for path in args.images]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     to_grid(rows).save(args.out)
     print(f'wrote {args.out}: {len(rows)} rows x columns {", ".join(COLUMNS)}')

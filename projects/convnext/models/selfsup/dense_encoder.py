@@ -22,6 +22,7 @@ no information flows from removed patches into visible ones.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -48,6 +49,27 @@ class StageMask:
     index: torch.Tensor
     sample_idx: torch.Tensor
     equal_counts: bool
+
+
+class GatherRows(torch.autograd.Function):
+    """``rows = x.index_select(0, index)`` for unique indices, with a copy-based backward.
+
+    The stock backward scatters with ``index_add`` (atomic accumulation); the
+    indices of visible positions are unique, so a plain ``index_copy`` into a
+    zero matrix gives the same gradient faster.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(index)
+        ctx.num_rows = x.shape[0]
+        return x.index_select(0, index)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (index,) = ctx.saved_tensors
+        full = grad.new_zeros(ctx.num_rows, grad.shape[1])
+        return full.index_copy_(0, index, grad), None
 
 
 def stage_masks(removed: torch.Tensor, num_stages: int) -> list[StageMask]:
@@ -146,7 +168,7 @@ def gathered_block(block: ConvNeXtBlock, x: torch.Tensor, mask: StageMask) -> to
     """
     n, c, h, w = x.shape
     y = block.dwconv(x).permute(0, 2, 3, 1).reshape(n * h * w, c)  # a view when channels-last
-    rows = block_rows(block, y.index_select(0, mask.index), mask, n)
+    rows = block_rows(block, GatherRows.apply(y, mask.index), mask, n)
     rows = drop_path_rows(block, rows, mask.sample_idx, n)
     out = x.permute(0, 2, 3, 1).reshape(n * h * w, c).index_add(0, mask.index, rows)
     return out.view(n, h, w, c).permute(0, 3, 1, 2)  # (N, C, H, W) in channels-last memory
