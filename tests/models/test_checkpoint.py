@@ -222,19 +222,34 @@ def test_prefix_selects_and_strips(tmp_path: Path) -> None:
 # ----------------------------------------------------------------- parity with timm
 
 
+def build_timm(name: str, v2: bool, conv_mlp: bool) -> torch.nn.Module:
+    """A timm ConvNeXt by name, or of :data:`ARCH` (``name`` 'small') with the given flags."""
+    timm = pytest.importorskip('timm')
+    if name != 'small':
+        return timm.create_model(name, pretrained=False, num_classes=10)
+    flags = {'use_grn': True, 'ls_init_value': None} if v2 else {}
+    return timm.models.convnext.ConvNeXt(
+        depths=ARCH['depths'], dims=ARCH['channels'], num_classes=10, conv_mlp=conv_mlp, **flags
+    )
+
+
 @pytest.mark.parametrize(
-    ('timm_name', 'cls', 'arch'),
+    ('timm_name', 'v2', 'conv_mlp', 'arch'),
     [
-        ('convnext_atto', ConvNeXt, 'atto'),  # conv_mlp=True in timm
-        ('convnext_tiny', ConvNeXt, 'tiny'),
-        ('convnextv2_atto', ConvNeXtV2, 'atto'),  # conv_mlp=True in timm
-        ('convnextv2_tiny', ConvNeXtV2, 'tiny'),
+        ('small', False, False, ARCH),
+        ('small', True, False, ARCH),
+        ('convnext_atto', False, True, 'atto'),  # conv_mlp=True in timm
+        ('convnextv2_atto', True, True, 'atto'),  # conv_mlp=True in timm
+        pytest.param('convnext_tiny', False, False, 'tiny', marks=pytest.mark.slow),
+        pytest.param('convnextv2_tiny', True, False, 'tiny', marks=pytest.mark.slow),
     ],
 )
 @pytest.mark.parametrize('via', ['timm', 'official'])
-def test_outputs_equal_timm(tmp_path: Path, timm_name: str, cls: type, arch: str, via: str) -> None:
-    timm = pytest.importorskip('timm')
-    reference = timm.create_model(timm_name, pretrained=False, num_classes=10).eval()
+def test_outputs_equal_timm(
+    tmp_path: Path, timm_name: str, v2: bool, conv_mlp: bool, arch: str | dict, via: str
+) -> None:
+    reference = build_timm(timm_name, v2, conv_mlp).eval()
+    cls = ConvNeXtV2 if v2 else ConvNeXt
     with torch.no_grad():
         for name, param in reference.named_parameters():
             if name.endswith(('gamma', 'grn.weight', 'grn.bias')) or 'norm' in name:

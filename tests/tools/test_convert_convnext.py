@@ -1,10 +1,10 @@
 """tools/model_converters/convert_convnext.py end to end on generated checkpoints."""
 
 import hashlib
-import subprocess
-import sys
+import importlib.util
 from pathlib import Path
 
+import pytest
 import torch
 
 from convnext.models import ConvNeXt, ConvNeXtV2
@@ -14,14 +14,17 @@ SCRIPT = REPO / 'tools' / 'model_converters' / 'convert_convnext.py'
 ARCH = {'depths': [1, 1, 1, 1], 'channels': [8, 16, 32, 64]}
 
 
-def run_converter(src: Path, dst: Path) -> str:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), str(src), str(dst)], check=True, capture_output=True, text=True
-    )
-    return result.stdout
+def run_converter(src: Path, dst: Path, capsys: pytest.CaptureFixture) -> str:
+    """Runs the script's ``main`` in this process (no interpreter start-up) and returns stdout."""
+    spec = importlib.util.spec_from_file_location('convert_convnext', SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    capsys.readouterr()
+    script.main([str(src), str(dst)])
+    return capsys.readouterr().out
 
 
-def test_converts_official_v2_and_result_loads(tmp_path: Path) -> None:
+def test_converts_official_v2_and_result_loads(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     source = ConvNeXtV2(ARCH).eval()
     with torch.no_grad():
         for param in source.parameters():
@@ -31,7 +34,7 @@ def test_converts_official_v2_and_result_loads(tmp_path: Path) -> None:
     src = tmp_path / 'convnextv2_official.pt'
     torch.save({'model': official}, src)
 
-    stdout = run_converter(src, tmp_path / 'out' / 'convnextv2_ours.pth')
+    stdout = run_converter(src, tmp_path / 'out' / 'convnextv2_ours.pth', capsys)
 
     assert 'Detected format: official' in stdout
     (written,) = (tmp_path / 'out').glob('convnextv2_ours-*.pth')
@@ -54,7 +57,7 @@ def test_converts_official_v2_and_result_loads(tmp_path: Path) -> None:
             torch.testing.assert_close(model(x)[0], source(x)[0])
 
 
-def test_reports_timm_format(tmp_path: Path) -> None:
+def test_reports_timm_format(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     ours = ConvNeXt(ARCH).state_dict()
     timm_like = {}
     for key, value in ours.items():
@@ -69,7 +72,7 @@ def test_reports_timm_format(tmp_path: Path) -> None:
         timm_like[key] = value
     src = tmp_path / 'timm.pth'
     torch.save(timm_like, src)
-    stdout = run_converter(src, tmp_path / 'ours.pth')
+    stdout = run_converter(src, tmp_path / 'ours.pth', capsys)
     assert 'Detected format: timm' in stdout
     (written,) = tmp_path.glob('ours-*.pth')
     converted = torch.load(written, weights_only=True)['state_dict']

@@ -175,11 +175,15 @@ def _status_kib(field: str) -> int:
 
 
 def measure_peak_mib(model_name: str, mode: str, args: argparse.Namespace) -> float:
-    """Peak memory growth of one warm step of a model and mode, in MiB (this process)."""
+    """Peak memory growth of the first step of a model and mode, in MiB (this process).
+
+    The first step in a fresh process: memory freed by an earlier step would
+    stay in the allocator's pools and hide the growth.
+    """
     runner = Runner(build_model(model_name, args.arch, args.v2), args)
-    runner.step(mode)()  # warm-up: oneDNN primitives, optimizer state
-    runner.sync()
     if runner.device.type == 'cuda':
+        runner.step(mode)()  # warm-up: cuDNN workspaces; the caching allocator's peak is reset below
+        runner.sync()
         before = torch.cuda.memory_allocated(runner.device)
         torch.cuda.reset_peak_memory_stats(runner.device)
         runner.step(mode)()

@@ -365,7 +365,7 @@ def load_pretrained(module: nn.Module, checkpoint: str, prefix: str | None = Non
     backbone = {k: v for k, v in converted.items() if not k.startswith(NON_BACKBONE_PREFIXES)}
     expected = module.state_dict()
     _check_shapes(expected, backbone, checkpoint)
-    result = module.load_state_dict(backbone, strict=True)
+    result = module.load_state_dict(backbone, strict=False)
     message = f'Loaded {checkpoint} ({format_name} format, {len(backbone)} backbone tensors)'
     if result.missing_keys or result.unexpected_keys:
         print_log(
