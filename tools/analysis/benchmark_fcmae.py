@@ -14,6 +14,10 @@ norm-pix loss). Reported per backend: median step time, and memory: the peak
 CUDA allocation on a GPU; on the CPU the bytes of the tensors autograd saves
 for the backward pass (the activation memory that dominates a training step's
 peak; storages counted once). Ratios are relative to ``plain``.
+
+On a busy CPU, prefer ``--threads 1``: with more threads than free cores,
+every parallel region waits for its slowest thread, which penalises the
+``dense`` backend's many small operations and hides its lower FLOP count.
 """
 
 import argparse
@@ -116,6 +120,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument('--iters', type=int, default=5, help='timed iterations per backend')
     parser.add_argument('--warmup', type=int, default=1, help='untimed iterations per backend')
     parser.add_argument('--backends', nargs='+', default=list(BACKENDS), choices=BACKENDS)
+    parser.add_argument('--threads', type=int, default=None, help='CPU threads (torch.set_num_threads)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     return parser.parse_args(argv)
 
@@ -123,6 +128,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Runs the benchmark and prints the table; returns the exit code."""
     args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     if args.device.startswith('cuda') and 'minkowski' in args.backends:
         print('note: the minkowski backend runs wherever MinkowskiEngine was built (CPU build by tools/install.sh)')
     report(benchmark(args), args)

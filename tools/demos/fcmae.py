@@ -203,7 +203,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument('--work-dir', default='work_dirs/demo_fcmae', help='output folder')
     parser.add_argument('--image-size', type=int, default=64, help='image side, a multiple of 32')
     parser.add_argument('--num-images', type=int, default=256, help='unlabelled pretraining images')
-    parser.add_argument('--pretrain-iters', type=int, default=300, help='pretraining iterations')
+    parser.add_argument('--pretrain-iters', type=int, default=200, help='pretraining iterations')
     parser.add_argument('--pretrain-lr', type=float, default=2e-3, help='pretraining learning rate')
     parser.add_argument('--decoder-dim', type=int, default=128, help='decoder width (512 in the paper)')
     parser.add_argument('--num-classes', type=int, default=2, help='classes of the fine-tuning set')
