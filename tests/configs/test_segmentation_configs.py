@@ -10,11 +10,13 @@ no pretrained weights) and the images; everything else is the config's own.
 import importlib.util
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NamedTuple
 
 import pytest
+import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
 
@@ -106,6 +108,15 @@ EXPECTED = {
 }
 CONFIG_NAMES = sorted(EXPECTED)
 TTA_CONFIGS = ['upernet_convnext_t_160k_ade20k_512.py', 'upernet_convnextv2_h_in22k_160k_ade20k_640.py']
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """One torch thread: two spin against each other on a busy 2-core machine (30x slower steps)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _load_synthetic_ade() -> ModuleType:
@@ -331,4 +342,4 @@ def test_dist_train_two_cpu_processes(ade_root: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, log[-4000:]
     assert (tmp_path / f'iter_{iters}.pth').is_file()
     assert 'mIoU' in log
-    assert 'world_size: 2' in log or 'world size: 2' in log.lower() or 'Distributed launcher: pytorch' in log
+    assert 'Distributed training: True' in log
