@@ -112,9 +112,24 @@ build_minkowski() {
   build_tools
   tar -xzf "$(fetch_sdist MinkowskiEngine "$ME_VERSION" "$src")" -C "$src"
   dir=$(find "$src" -maxdepth 1 -type d -iname "minkowskiengine-$ME_VERSION")
-  # Python 3.10 removed the aliases in `collections`.
-  grep -rl 'from collections import Sequence' "$dir" --include='*.py' |
-    xargs -r sed -i 's/from collections import Sequence/from collections.abc import Sequence/'
+  # Python 3.10 removed the ABC aliases in `collections` (e.g. Sequence): import them from collections.abc.
+  "$PY" - "$dir" <<'PYEOF'
+import collections.abc, pathlib, re, sys
+abcs = set(collections.abc.__all__)
+def split(match):
+    names = [name.strip() for name in match.group(1).split(',')]
+    moved = [n for n in names if n in abcs]
+    rest = [n for n in names if n not in abcs]
+    if not moved:
+        return match.group(0)
+    lines = [f'from collections.abc import {", ".join(moved)}']
+    return '\n'.join(lines + ([f'from collections import {", ".join(rest)}'] if rest else []))
+for path in pathlib.Path(sys.argv[1]).rglob('*.py'):
+    text = path.read_text()
+    fixed = re.sub(r'^from collections import ([\w, ]+)$', split, text, flags=re.M)
+    if fixed != text:
+        path.write_text(fixed)
+PYEOF
   (cd "$dir" && build_env "$PY" setup.py -q bdist_wheel --cpu_only --blas=openblas &&
     cp dist/*.whl "$CACHE"/)
   rm -rf "$src"
