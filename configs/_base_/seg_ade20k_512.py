@@ -1,11 +1,14 @@
-r"""ADE20K, 512x512 crops, with the multi-scale + flip test of ConvNeXt V1 (the Swin/BEiT \`\`--aug-test\`\` the paper reports in Table 4).
+"""ADE20K, 512x512 crops, with the multi-scale + flip test of ConvNeXt V1.
+
+The Swin/BEiT ``--aug-test`` behind the multi-scale numbers of the paper's Table 4.
 
 Training and single-scale test pipelines are mmseg's ``ade20k.py``
 (random resize of (2048, 512) by 0.5-2.0, 512x512 crops, flip, photometric
 distortion; test at (2048, 512)). ``tools/test.py --tta`` runs the official
 multi-scale test: each image resized to fit (2048, 512) x r for r in
 [0.5, 0.75, 1.0, 1.25, 1.5, 1.75], each scale also flipped; the logits are averaged
-(mmseg's ``SegTTAModel``, ``tta_model`` of the runtime base).
+(mmseg's ``SegTTAModel``, ``tta_model`` of the runtime base). The official multi-scale run used
+whole-image inference: add ``--cfg-options model.test_cfg.mode=whole`` to match it exactly.
 """
 
 _base_ = ['mmseg::_base_/datasets/ade20k.py']

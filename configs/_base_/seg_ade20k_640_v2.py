@@ -5,7 +5,8 @@ Training and single-scale test pipelines are mmseg's ``ade20k_640x640.py``
 distortion; test at (2560, 640)). ``tools/test.py --tta`` runs the official
 multi-scale test: each image resized to fit (2560, 640) x r for r in
 [0.75, 0.875, 1.0, 1.125, 1.25], each scale also flipped; the logits are averaged
-(mmseg's ``SegTTAModel``, ``tta_model`` of the runtime base).
+(mmseg's ``SegTTAModel``, ``tta_model`` of the runtime base). The paper names the scales only;
+the flips follow the V1 protocol it builds on.
 """
 
 _base_ = ['mmseg::_base_/datasets/ade20k_640x640.py']
