@@ -236,6 +236,22 @@ def test_config_trains_and_tests_one_iteration(name: str, tiny_coco: Path) -> No
     assert predictions.masks.shape[1:] == tuple(result.ori_shape)
 
 
+def test_roi_features_do_not_depend_on_the_memory_format() -> None:
+    """mmcv's RoIAlign reads NCHW memory: backbone maps in channels-last memory would give wrong RoI features."""
+    cfg = Config.fromfile(str(CONFIG_DIR / 'mask_rcnn_convnext_t_3x.py'))
+    cfg.model.backbone.update(arch=dict(TINY_ARCH), init_cfg=None)
+    cfg.model.neck.in_channels = list(TINY_ARCH['channels'])
+    init_default_scope('mmdet')
+    model = MODELS.build(cfg.model).eval()
+    rois = torch.tensor([[0.0, 4.0, 4.0, 40.0, 36.0], [0.0, 10.0, 2.0, 60.0, 50.0]])
+    with torch.no_grad():
+        feats = model.extract_feat(torch.randn(1, 3, 64, 64))
+        extractor = model.roi_head.bbox_roi_extractor
+        features = extractor(feats[: extractor.num_inputs], rois)
+        reference = extractor(tuple(f.contiguous() for f in feats[: extractor.num_inputs]), rois)
+    torch.testing.assert_close(features, reference)
+
+
 @pytest.mark.slow
 def test_user_config_trains_with_two_gloo_processes(tiny_coco: Path, tmp_path: Path) -> None:
     """``tools/dist_train.sh configs/cascade_mask_rcnn_convnext_b_3x.py 2`` on the CPU, shrunk by --cfg-options."""

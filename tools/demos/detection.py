@@ -67,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parses the demo's options."""
     parser = argparse.ArgumentParser(prog='tools/demo.py detection', description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo_detection', help='output directory')
-    parser.add_argument('--iters', type=int, default=500, help='training iterations')
+    parser.add_argument('--iters', type=int, default=400, help='training iterations')
     parser.add_argument('--num-images', type=int, default=160, help='training images (validation: a quarter)')
     parser.add_argument('--image-size', type=int, default=128, help='side of the square images in pixels')
     parser.add_argument('--batch-size', type=int, default=4, help='training images per iteration')
@@ -239,6 +239,7 @@ def draw_predictions(cfg_path: Path, checkpoint: Path, data_root: Path, out_file
         ground_truth = dataset[index]['data_samples']
         image = np.asarray(Image.open(ground_truth.img_path).convert('RGB'))
         sample = inference_detector(model, ground_truth.img_path)
+        ground_truth.gt_instances.bboxes = ground_truth.gt_instances.bboxes.tensor  # HorizontalBoxes -> (K, 4)
         sample.gt_instances = ground_truth.gt_instances
         visualizer.add_datasample(
             'val', image, sample, draw_gt=True, draw_pred=True, pred_score_thr=SCORE_THRESHOLD, show=False
