@@ -150,8 +150,13 @@ def test_minkowski_equals_dense() -> None:
     imgs = images()
     mask = model.generate_mask(imgs)
     mask[:, 0] = 1.0  # a border patch removed in every sample: the dense shape must be explicit
-    dense = model.encode(imgs, mask, backend='dense')
-    sparse = model.encode(imgs, mask, backend='minkowski')
-    torch.testing.assert_close(sparse, dense, atol=1e-5, rtol=1e-5)
-    sparse.sum().backward()
-    assert model.backbone.stages[0][0].dwconv.weight.grad is not None
+    outs, grads = {}, {}
+    for backend in ('dense', 'minkowski'):
+        model.zero_grad()
+        feats = model.encode(imgs, mask, backend=backend)
+        (feats * torch.linspace(-1, 1, feats.numel()).reshape(feats.shape)).sum().backward()
+        outs[backend] = feats
+        grads[backend] = {n: p.grad.clone() for n, p in model.backbone.named_parameters()}
+    torch.testing.assert_close(outs['minkowski'], outs['dense'], atol=1e-5, rtol=1e-5)
+    for name, grad in grads['dense'].items():
+        torch.testing.assert_close(grads['minkowski'][name], grad, atol=1e-5, rtol=1e-4, msg=name)

@@ -56,19 +56,19 @@ def import_minkowski() -> ModuleType:
 def dense_to_sparse_conv_kernel(weight: torch.Tensor) -> torch.Tensor:
     """Dense conv weight ``(C_out, C_in, k, k)`` to a Minkowski kernel ``(k * k, C_in, C_out)``."""
     c_out, c_in, k, _ = weight.shape
-    return weight.transpose(3, 2).reshape(c_out, c_in, k * k).permute(2, 1, 0)
+    return weight.transpose(3, 2).reshape(c_out, c_in, k * k).permute(2, 1, 0).contiguous()
 
 
 def dense_to_sparse_dw_kernel(weight: torch.Tensor) -> torch.Tensor:
     """Depthwise weight ``(C, 1, k, k)`` to a channel-wise Minkowski kernel ``(k * k, C)``."""
     channels, _, k, _ = weight.shape
-    return weight.transpose(3, 2).reshape(channels, k * k).permute(1, 0)
+    return weight.transpose(3, 2).reshape(channels, k * k).permute(1, 0).contiguous()
 
 
 def _bind(module: nn.Module, kernel: torch.Tensor, bias: torch.Tensor | None) -> nn.Module:
     """Makes a Minkowski module use the given tensors as its ``kernel`` and ``bias``."""
     module._parameters['kernel'] = kernel
-    module._parameters['bias'] = None if bias is None else bias.reshape(1, -1)
+    module._parameters['bias'] = None if bias is None else bias.reshape(1, -1).contiguous()
     return module
 
 
@@ -116,7 +116,7 @@ class MinkowskiEncoder:
         stem = self.backbone.downsample_layers[0](imgs)  # (N, C0, H0, W0)
         coords = (removed[:, 0] == 0).nonzero()  # (M, 3): batch, row, col
         feats = stem.permute(0, 2, 3, 1)[coords[:, 0], coords[:, 1], coords[:, 2]]
-        x = self.me.SparseTensor(feats, coordinates=coords.int())
+        x = self.me.SparseTensor(feats, coordinates=coords.int().contiguous())
         for i, stage in enumerate(self.backbone.stages):
             if i > 0:
                 x = self._downsample(i, x)
