@@ -66,6 +66,10 @@ class FCMAE(BaseSelfSupervisor):
         norm_pix_loss: Normalise each target patch by its mean and unbiased
             std (``+ 1e-6``). Defaults to True (the official training default).
         backend: 'dense' (default), 'plain' or 'minkowski'; see :data:`BACKENDS`.
+            All compute the same function with GRN statistics per sample over
+            the visible positions; the official sparse encoder's
+            ``MinkowskiGRN`` pools them over the whole batch instead, so
+            official sparse pretraining differs slightly from all three.
         data_preprocessor: mmpretrain data preprocessor config. Defaults to
             ``SelfSupDataPreprocessor`` without normalisation (give ImageNet
             mean/std in configs).
