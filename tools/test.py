@@ -75,6 +75,9 @@ def enable_drawing(cfg: Config, show_dir: str) -> None:
     hook = hooks['visualization']
     if scope == 'mmpretrain':
         hook.update(enable=True, out_dir=show_dir)
+    elif scope == 'mmseg':  # SegVisualizationHook saves through the visualizer's save_dir
+        hook.update(draw=True)
+        cfg.visualizer.save_dir = show_dir
     else:
         hook.update(draw=True, test_out_dir=show_dir)
 

@@ -40,6 +40,7 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1),
     logger=dict(type='LoggerHook', interval=1),
     visualization=dict(type='VisualizationHook', enable=False))
+visualizer = dict(type='UniversalVisualizer', vis_backends=[dict(type='LocalVisBackend')])
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 """
 
@@ -84,11 +85,12 @@ def test_train_resume_and_test(tiny_config: Path, tmp_path: Path) -> None:
 
     result = run_tool(
         PYTHON, 'tools/test.py', str(tiny_config), str(work_dir / 'epoch_2.pth'),
-        '--work-dir', str(work_dir), '--out', str(tmp_path / 'preds.pkl'),
+        '--work-dir', str(work_dir), '--out', str(tmp_path / 'preds.pkl'), '--show-dir', str(tmp_path / 'vis'),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert re.search(r'accuracy/top1: [0-9.]+', result.stdout + result.stderr)
     assert (tmp_path / 'preds.pkl').is_file()
+    assert list((tmp_path / 'vis').rglob('*.png'))  # drawn predictions
 
 
 @pytest.mark.slow
