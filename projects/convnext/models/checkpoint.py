@@ -27,6 +27,7 @@ classification head as ``head.fc.{weight,bias}`` (mmpretrain's
 ``mask_token``, ``decoder``, ``pred``) unchanged.
 """
 
+import argparse
 import logging
 import math
 import os
@@ -37,6 +38,8 @@ from collections.abc import Callable, Mapping
 import torch
 from mmengine.logging import print_log
 from torch import nn
+
+from ..utils.serialization import mmengine_checkpoint_globals
 
 FORMATS = ('official', 'fcmae_sparse', 'fcmae_dense', 'timm', 'mmpretrain', 'convnext')
 """Names of the checkpoint formats :func:`detect_format` tells apart."""
@@ -112,18 +115,21 @@ def _read_url(url: str) -> object:
 
 
 def _torch_load(path: str) -> object:
-    try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError:
-        # mmengine training checkpoints pickle Python objects (message hub,
-        # config); only tensors are used, but reading them needs full unpickling.
-        print_log(
-            f'{path} holds Python objects besides tensors (e.g. an mmengine training '
-            f'checkpoint); loading it with weights_only=False: only load files you trust',
-            logger='current',
-            level=logging.WARNING,
-        )
-        return torch.load(path, map_location='cpu', weights_only=False)
+    """``torch.load(weights_only=True)`` that also reads mmengine and official training checkpoints.
+
+    Only the non-tensor types those files hold are allowlisted (mmengine's
+    message hub and numpy arrays, the official scripts' ``argparse.Namespace``);
+    anything else is refused, never loaded with ``weights_only=False``.
+    """
+    with torch.serialization.safe_globals([*mmengine_checkpoint_globals(), argparse.Namespace]):
+        try:
+            return torch.load(path, map_location='cpu', weights_only=True)
+        except pickle.UnpicklingError as error:
+            reason = next((line for line in str(error).splitlines() if 'Unsupported global' in line), str(error))
+            raise pickle.UnpicklingError(
+                f'{path} holds Python objects that are not allowed when loading weights ({reason.strip()}); '
+                f'save only its tensors, e.g. torch.save(state_dict, path), and load that file'
+            ) from error
 
 
 def unwrap_state_dict(obj: object) -> StateDict:

@@ -1,0 +1,59 @@
+"""Checkpoints load with torch.load(weights_only=True) and only the allowlisted globals."""
+
+import argparse
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import MessageHub
+from mmengine.logging.history_buffer import HistoryBuffer
+
+from convnext.models.checkpoint import read_checkpoint
+from convnext.utils.serialization import history_buffer_getattr, mmengine_checkpoint_globals
+
+
+class Payload:
+    """An object whose unpickling would run code."""
+
+    def __reduce__(self) -> tuple:
+        return (print, ('this must never run',))
+
+
+def message_hub_checkpoint(path: Path) -> None:
+    """Saves what mmengine's Runner saves besides tensors: the message hub with numpy history."""
+    hub = MessageHub(name='serialization_test')
+    for value in (0.5, 0.25):
+        hub.update_scalar('train/loss', value)
+    hub.update_info('iter', np.int64(3))
+    torch.save({'meta': {'epoch': 1}, 'message_hub': hub.state_dict(), 'state_dict': {'w': torch.ones(2)}}, path)
+
+
+def test_mmengine_checkpoint_loads_with_the_allowlist(tmp_path: Path) -> None:
+    path = tmp_path / 'runner.pth'
+    message_hub_checkpoint(path)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path, weights_only=True)  # torch's defaults refuse it: the reason for the allowlist
+    with torch.serialization.safe_globals(mmengine_checkpoint_globals()):
+        loaded = torch.load(path, weights_only=True)
+    buffer = loaded['message_hub']['log_scalars']['train/loss']
+    assert isinstance(buffer, HistoryBuffer) and buffer.mean() == pytest.approx(0.375)
+
+
+def test_read_checkpoint_takes_official_training_files_and_refuses_code(tmp_path: Path) -> None:
+    official = tmp_path / 'official.pth'
+    torch.save({'model': {'w': torch.ones(2)}, 'args': argparse.Namespace(lr=4e-3), 'epoch': 299}, official)
+    assert read_checkpoint(str(official))['args'].lr == 4e-3
+    evil = tmp_path / 'evil.pth'
+    torch.save({'model': Payload()}, evil)
+    with pytest.raises(pickle.UnpicklingError, match=r'evil.pth holds Python objects that are not allowed'):
+        read_checkpoint(str(evil))
+
+
+def test_getattr_is_restricted_to_history_buffer_statistics() -> None:
+    assert history_buffer_getattr(HistoryBuffer, 'mean') is HistoryBuffer.mean
+    with pytest.raises(pickle.UnpicklingError, match='not allowed'):
+        history_buffer_getattr(HistoryBuffer, '__init__')
+    with pytest.raises(pickle.UnpicklingError, match='not allowed'):
+        history_buffer_getattr(torch, 'load')
