@@ -92,6 +92,8 @@ def benchmark(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
     memory: dict[str, float] = {}
     for i in range(args.warmup + args.iters):
         for backend in backends:
+            if args.threads is not None:  # re-applied: MinkowskiEngine resets the thread count
+                torch.set_num_threads(args.threads)
             seconds, mib = step(model, imgs, mask, backend)
             if i >= args.warmup:
                 times[backend].append(seconds)
@@ -103,7 +105,7 @@ def report(results: dict[str, tuple[float, float]], args: argparse.Namespace) ->
     memory_kind = 'peak CUDA MiB' if args.device.startswith('cuda') else 'saved activations MiB'
     print(
         f'FCMAE ConvNeXt V2-{args.arch}, batch {args.batch_size}, {args.size}x{args.size}, '
-        f'mask ratio {args.mask_ratio}, {args.iters} timed steps (fwd+bwd), {torch.get_num_threads()} threads'
+        f'mask ratio {args.mask_ratio}, {args.iters} timed steps (fwd+bwd), {args.threads or torch.get_num_threads()} threads'
     )
     base_time, base_mem = results.get('plain', next(iter(results.values())))
     print(f'{"backend":<10} {"step s":>9} {"time ratio":>11} {memory_kind:>22} {"memory ratio":>13}')
@@ -128,8 +130,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Runs the benchmark and prints the table; returns the exit code."""
     args = parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     if args.device.startswith('cuda') and 'minkowski' in args.backends:
         print('note: the minkowski backend runs wherever MinkowskiEngine was built (CPU build by tools/install.sh)')
     report(benchmark(args), args)
