@@ -102,10 +102,11 @@ def benchmark(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
 
 
 def report(results: dict[str, tuple[float, float]], args: argparse.Namespace) -> None:
+    threads = args.threads or torch.get_num_threads()
     memory_kind = 'peak CUDA MiB' if args.device.startswith('cuda') else 'saved activations MiB'
     print(
         f'FCMAE ConvNeXt V2-{args.arch}, batch {args.batch_size}, {args.size}x{args.size}, '
-        f'mask ratio {args.mask_ratio}, {args.iters} timed steps (fwd+bwd), {args.threads or torch.get_num_threads()} threads'
+        f'mask ratio {args.mask_ratio}, {args.iters} timed steps (fwd+bwd), {threads} threads'
     )
     base_time, base_mem = results.get('plain', next(iter(results.values())))
     print(f'{"backend":<10} {"step s":>9} {"time ratio":>11} {memory_kind:>22} {"memory ratio":>13}')
