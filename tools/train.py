@@ -94,11 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         distributed = init_cpu_distributed(args.launcher) or args.launcher != 'none'
         cfg, changes = adapt_cfg_to_device(build_cfg(args), distributed)
-    except ConfigError as error:
+        runner = build_runner(cfg, changes)
+        runner.train()
+    except ConfigError as error:  # bad input, incl. a pretrained checkpoint that cannot be read
         print(f'error: {error}', file=sys.stderr)
         return 2
-    runner = build_runner(cfg, changes)
-    runner.train()
     return 0
 
 

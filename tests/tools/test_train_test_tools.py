@@ -142,3 +142,15 @@ def test_bad_input_gives_one_line(tiny_config: Path, tmp_path: Path, args: list[
 def test_launch_scripts_need_their_arguments(script: str) -> None:
     result = run_tool('bash', script)
     assert result.returncode == 2 and 'usage:' in result.stderr
+
+
+def test_unreachable_pretrained_url_names_it_and_the_fix(tiny_config: Path, tmp_path: Path) -> None:
+    url = 'http://127.0.0.1:9/convnext_tiny_1k_224.pth'
+    result = run_tool(
+        PYTHON, 'tools/train.py', str(tiny_config), '--work-dir', str(tmp_path),
+        '--cfg-options', 'model.backbone.init_cfg.type=Pretrained', f'model.backbone.init_cfg.checkpoint={url}',
+    )  # fmt: skip
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: Could not download the checkpoint ' + url)
+    assert '--cfg-options model.backbone.init_cfg.checkpoint=PATH' in last

@@ -39,7 +39,17 @@ import torch
 from mmengine.logging import print_log
 from torch import nn
 
+from ..utils.env import ConfigError
 from ..utils.serialization import mmengine_checkpoint_globals
+
+
+class CheckpointNotFoundError(ConfigError, FileNotFoundError):
+    """A local checkpoint file named by the config does not exist."""
+
+
+class CheckpointDownloadError(ConfigError, RuntimeError):
+    """A checkpoint URL named by the config cannot be fetched."""
+
 
 FORMATS = ('official', 'fcmae_sparse', 'fcmae_dense', 'timm', 'mmpretrain', 'convnext')
 """Names of the checkpoint formats :func:`detect_format` tells apart."""
@@ -96,7 +106,7 @@ def read_checkpoint(checkpoint: str) -> object:
         return _read_url(checkpoint)
     path = os.path.expanduser(checkpoint)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'Checkpoint file not found: {checkpoint!r}')
+        raise CheckpointNotFoundError(f'Checkpoint file not found: {checkpoint!r}')
     return _torch_load(path)
 
 
@@ -107,7 +117,7 @@ def _read_url(url: str) -> object:
         # mmengine downloads into the torch hub cache and loads weights only.
         return load_from_http(url, map_location='cpu')
     except Exception as error:
-        raise RuntimeError(
+        raise CheckpointDownloadError(
             f'Could not download the checkpoint {url} ({type(error).__name__}: {error}). '
             f'Download it elsewhere and pass the local file with '
             f'--cfg-options {CFG_OPTION}=PATH'
