@@ -6,8 +6,9 @@ official weights load unchanged and the layer-decay rules match by name.
 
 The network runs channels-last end to end: the input is converted once to
 ``torch.channels_last`` memory, every permute between the convolutions and the
-channel-wise layers is then a free view, and the outputs are ``(N, C, H, W)``
-tensors in channels-last memory (they can be used as any NCHW tensor).
+channel-wise layers is then a free view. The feature maps are returned as
+contiguous ``(N, C, H, W)`` tensors: mmcv's CPU ops (RoIAlign) index raw
+memory as NCHW and read channels-last maps wrongly.
 """
 
 from collections.abc import Sequence
@@ -366,7 +367,7 @@ class ConvNeXt(BaseModule):
             x = self.stages[i](self.downsample_layers[i](x))
             if i in self.out_indices:
                 norm = getattr(self, f'norm{i}')
-                outs.append(norm(x.mean(dim=(-2, -1))) if self.out_type == 'avg' else norm(x))
+                outs.append(norm(x.mean(dim=(-2, -1))) if self.out_type == 'avg' else norm(x).contiguous())
         return tuple(outs)
 
     def _freeze_stages(self) -> None:
