@@ -1,9 +1,70 @@
-"""Shared test settings: small, deterministic CPU runs."""
+"""Shared test settings: small, deterministic CPU runs, and the scripts under tools/ as modules."""
+
+import copy
+import importlib.util
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
+from mmengine.registry import DefaultScope
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _restore_default_scope() -> Iterator[None]:
+    """Leaves mmengine's default scope as the test found it (as ``DefaultScope.overwrite_default_scope`` does).
+
+    Otherwise a test's ``init_default_scope('mmdet')`` decides how later tests' bare type names resolve.
+    """
+    saved = copy.copy(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict = saved
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One intra-op thread: two spin against each other on a busy 2-core machine (small runs many times slower).
+
+    Enable it for a whole module with ``pytestmark = pytest.mark.usefixtures('one_thread')``.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def import_script(relative_path: str) -> ModuleType:
+    """Imports a script of the repository (e.g. ``'tools/analysis/benchmark.py'``) as a module, without running it.
+
+    Raises:
+        FileNotFoundError: No such file under the repository root.
+    """
+    path = ROOT / relative_path
+    if not path.is_file():
+        raise FileNotFoundError(f'no script {relative_path} under {ROOT}')
+    name = relative_path.removesuffix('.py').replace('/', '.')
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='session')
+def load_tool() -> Callable[[str], ModuleType]:
+    """``load_tool(relative_path) -> module``: a script of the repository imported once per test session."""
+    loaded: dict[str, ModuleType] = {}
+
+    def load(relative_path: str) -> ModuleType:
+        if relative_path not in loaded:
+            loaded[relative_path] = import_script(relative_path)
+        return loaded[relative_path]
+
+    return load

@@ -77,13 +77,7 @@ def tiny_coco(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    """One intra-op thread: small CPU runs are many times faster than with oversubscribed cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def shrink_sizes(node: object) -> object:

@@ -7,16 +7,14 @@ The runs shrink the model (``depths=[1, 1, 1, 1]``, ``channels=[8, 16, 32, 64]``
 no pretrained weights) and the images; everything else is the config's own.
 """
 
-import importlib.util
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NamedTuple
 
 import pytest
-import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
 
@@ -110,20 +108,7 @@ CONFIG_NAMES = sorted(EXPECTED)
 TTA_CONFIGS = ['upernet_convnext_t_160k_ade20k_512.py', 'upernet_convnextv2_h_in22k_160k_ade20k_640.py']
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """One torch thread: two spin against each other on a busy 2-core machine (30x slower steps)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _load_synthetic_ade() -> ModuleType:
-    spec = importlib.util.spec_from_file_location('synthetic_ade', ROOT / 'tools' / 'demos' / 'synthetic_ade.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def _transform(pipeline: list, transform_type: str) -> tuple[int, ConfigDict]:
@@ -231,10 +216,10 @@ def _check_data(cfg: Config, expected: Recipe) -> None:
 
 
 @pytest.fixture(scope='module')
-def ade_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def ade_root(tmp_path_factory: pytest.TempPathFactory, load_tool: Callable[[str], ModuleType]) -> Path:
     """A tiny ADE20K-layout dataset (2 training, 1 validation image of 64x64)."""
     root = tmp_path_factory.mktemp('ade')
-    return _load_synthetic_ade().generate_dataset(root, NUM_TRAIN, NUM_VAL, size=TINY_IMAGE)
+    return load_tool('tools/demos/synthetic_ade.py').generate_dataset(root, NUM_TRAIN, NUM_VAL, size=TINY_IMAGE)
 
 
 def tiny_overrides(cfg: Config, data_root: Path, work_dir: Path) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """tools/analysis/benchmark.py: images/s, latency and peak memory of any host's model."""
 
-import importlib.util
 import json
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -16,23 +17,12 @@ TINY_DIMS = TINY_ARCH['channels']
 RESULT_KEYS = {'images_per_s', 'latency_ms', 'latency_ms_mean', 'peak_memory_mib', 'memory_kind', 'device'}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    """One intra-op thread: small CPU runs are many times faster than with oversubscribed cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location('benchmark', ROOT / 'tools' / 'analysis' / 'benchmark.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-benchmark = load_tool()
+@pytest.fixture(scope='module')
+def benchmark(load_tool: Callable[[str], ModuleType]) -> ModuleType:
+    return load_tool('tools/analysis/benchmark.py')
 
 
 def tiny_detector_cfg() -> Config:
@@ -72,7 +62,7 @@ def tiny_classifier_cfg() -> Config:
 
 
 @pytest.mark.parametrize('host', ['mmdet', 'mmseg', 'mmpretrain'])
-def test_benchmark_runs_every_host(host: str, tmp_path: Path) -> None:
+def test_benchmark_runs_every_host(benchmark: ModuleType, host: str, tmp_path: Path) -> None:
     cfg = {'mmdet': tiny_detector_cfg, 'mmpretrain': tiny_classifier_cfg}.get(
         host, lambda: tiny_segmentor_cfg(tmp_path)
     )()
@@ -82,7 +72,9 @@ def test_benchmark_runs_every_host(host: str, tmp_path: Path) -> None:
     assert result['peak_memory_mib'] > 0 and result['memory_kind'] == 'cpu_rss'
 
 
-def test_cli_loads_a_checkpoint_and_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_loads_a_checkpoint_and_writes_json(
+    benchmark: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     cfg = tiny_classifier_cfg()
     config_path, checkpoint, out = tmp_path / 'cls.py', tmp_path / 'cls.pth', tmp_path / 'result.json'
     cfg.dump(str(config_path))
@@ -95,7 +87,7 @@ def test_cli_loads_a_checkpoint_and_writes_json(tmp_path: Path, capsys: pytest.C
     assert set(json.loads(out.read_text())) == RESULT_KEYS
 
 
-def test_cli_rejects_bad_input(tmp_path: Path) -> None:
+def test_cli_rejects_bad_input(benchmark: ModuleType, tmp_path: Path) -> None:
     config_path = tmp_path / 'cls.py'
     tiny_classifier_cfg().dump(str(config_path))
     assert benchmark.main([str(config_path), str(tmp_path / 'missing.pth')]) == 2

@@ -1,30 +1,33 @@
 """tools/model_converters/convert_convnext.py end to end on generated checkpoints."""
 
 import hashlib
-import importlib.util
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
 
 from convnext.models import ConvNeXt, ConvNeXtV2
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / 'tools' / 'model_converters' / 'convert_convnext.py'
+SCRIPT = 'tools/model_converters/convert_convnext.py'
 ARCH = {'depths': [1, 1, 1, 1], 'channels': [8, 16, 32, 64]}
 
 
-def run_converter(src: Path, dst: Path, capsys: pytest.CaptureFixture) -> str:
-    """Runs the script's ``main`` in this process (no interpreter start-up) and returns stdout."""
-    spec = importlib.util.spec_from_file_location('convert_convnext', SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    capsys.readouterr()
-    script.main([str(src), str(dst)])
-    return capsys.readouterr().out
+@pytest.fixture
+def run_converter(load_tool: Callable[[str], ModuleType], capsys: pytest.CaptureFixture) -> Callable[[Path, Path], str]:
+    """``run_converter(src, dst) -> stdout``: the script's ``main`` in this process (no interpreter start-up)."""
+    script = load_tool(SCRIPT)
+
+    def run(src: Path, dst: Path) -> str:
+        capsys.readouterr()
+        script.main([str(src), str(dst)])
+        return capsys.readouterr().out
+
+    return run
 
 
-def test_converts_official_v2_and_result_loads(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_converts_official_v2_and_result_loads(tmp_path: Path, run_converter: Callable[[Path, Path], str]) -> None:
     source = ConvNeXtV2(ARCH).eval()
     with torch.no_grad():
         for param in source.parameters():
@@ -34,7 +37,7 @@ def test_converts_official_v2_and_result_loads(tmp_path: Path, capsys: pytest.Ca
     src = tmp_path / 'convnextv2_official.pt'
     torch.save({'model': official}, src)
 
-    stdout = run_converter(src, tmp_path / 'out' / 'convnextv2_ours.pth', capsys)
+    stdout = run_converter(src, tmp_path / 'out' / 'convnextv2_ours.pth')
 
     assert 'Detected format: official' in stdout
     (written,) = (tmp_path / 'out').glob('convnextv2_ours-*.pth')
@@ -57,7 +60,7 @@ def test_converts_official_v2_and_result_loads(tmp_path: Path, capsys: pytest.Ca
             torch.testing.assert_close(model(x)[0], source(x)[0])
 
 
-def test_reports_timm_format(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_reports_timm_format(tmp_path: Path, run_converter: Callable[[Path, Path], str]) -> None:
     ours = ConvNeXt(ARCH).state_dict()
     timm_like = {}
     for key, value in ours.items():
@@ -72,7 +75,7 @@ def test_reports_timm_format(tmp_path: Path, capsys: pytest.CaptureFixture) -> N
         timm_like[key] = value
     src = tmp_path / 'timm.pth'
     torch.save(timm_like, src)
-    stdout = run_converter(src, tmp_path / 'ours.pth', capsys)
+    stdout = run_converter(src, tmp_path / 'ours.pth')
     assert 'Detected format: timm' in stdout
     (written,) = tmp_path.glob('ours-*.pth')
     converted = torch.load(written, weights_only=True)['state_dict']

@@ -1,14 +1,14 @@
 """The detection demo: synthetic COCO data, its config, and a short run that must learn."""
 
-import importlib.util
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
-import torch
 from mmengine.registry import MODELS, init_default_scope
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
@@ -23,20 +23,12 @@ BBOX_MAP_FLOOR = 0.15
 SHORT_RUN_TIMEOUT = 420
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    """One intra-op thread: small CPU runs are many times faster than with oversubscribed cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
-def load_demo():
-    spec = importlib.util.spec_from_file_location('demo_detection', ROOT / 'tools' / 'demos' / 'detection.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope='module')
+def demo(load_tool: Callable[[str], ModuleType]) -> ModuleType:
+    return load_tool('tools/demos/detection.py')
 
 
 def test_synthetic_coco_is_valid_coco(tmp_path: Path) -> None:
@@ -61,8 +53,7 @@ def test_synthetic_coco_rejects_bad_sizes() -> None:
         SyntheticCocoSpec(image_size=8)
 
 
-def test_demo_config_adapts_the_real_atto_config(tmp_path: Path) -> None:
-    demo = load_demo()
+def test_demo_config_adapts_the_real_atto_config(demo: ModuleType, tmp_path: Path) -> None:
     args = demo.parse_args(['--iters', '10', '--image-size', '96'])
     cfg = demo.demo_config(args, tmp_path)
     assert cfg.model.backbone.type == 'convnext.ConvNeXtV2' and cfg.model.backbone.arch == 'atto'
@@ -78,8 +69,7 @@ def test_demo_config_adapts_the_real_atto_config(tmp_path: Path) -> None:
     assert model.neck.fpn_convs[0].conv.out_channels == demo.FPN_CHANNELS
 
 
-def test_demo_rejects_bad_options() -> None:
-    demo = load_demo()
+def test_demo_rejects_bad_options(demo: ModuleType) -> None:
     with pytest.raises(SystemExit):
         demo.parse_args(['--iters', '0'])
 

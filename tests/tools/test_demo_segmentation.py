@@ -1,10 +1,10 @@
 """``python tools/demo.py segmentation``: synthetic ADE20K data, UperNet + ConvNeXt V2-Atto, mIoU, preview PNG."""
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -22,16 +22,9 @@ MIN_MIOU = 50.0
 DEMO_TIMEOUT_S = 240
 
 
-def _load(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f'demo_{path.stem}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='module')
-def synthetic_ade() -> ModuleType:
-    return _load(ROOT / 'tools' / 'demos' / 'synthetic_ade.py')
+def synthetic_ade(load_tool: Callable[[str], ModuleType]) -> ModuleType:
+    return load_tool('tools/demos/synthetic_ade.py')
 
 
 def test_generated_dataset_follows_ade20k_conventions(synthetic_ade: ModuleType, tmp_path: Path) -> None:
@@ -60,8 +53,8 @@ def test_generated_dataset_rejects_bad_sizes(synthetic_ade: ModuleType, tmp_path
         synthetic_ade.generate_dataset(tmp_path, num_train=1, num_val=0)
 
 
-def test_demo_rejects_bad_options(capsys: pytest.CaptureFixture) -> None:
-    demo = _load(ROOT / 'tools' / 'demos' / 'segmentation.py')
+def test_demo_rejects_bad_options(load_tool: Callable[[str], ModuleType], capsys: pytest.CaptureFixture) -> None:
+    demo = load_tool('tools/demos/segmentation.py')
     with pytest.raises(SystemExit):
         demo.main(['--iters', '0'])
     assert '--iters must be >= 1, got 0' in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """FCMAE tools and configs: converter, pictures, benchmark, configs, end-to-end demo."""
 
-import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -15,13 +15,6 @@ from convnext.registry import MODELS
 ROOT = Path(__file__).resolve().parents[2]
 TINY_ARCH = {'depths': [1, 1, 1, 1], 'channels': [8, 16, 24, 32]}
 SIZES = 'afpntblh'
-
-
-def load_tool(relative: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(Path(relative).stem, ROOT / relative)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def tiny_fcmae() -> torch.nn.Module:
@@ -65,7 +58,7 @@ def official_sparse_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor
 
 
 @pytest.mark.parametrize('layout', ['ours', 'official_sparse'])
-def test_converter_gives_loadable_backbone(tmp_path: Path, layout: str) -> None:
+def test_converter_gives_loadable_backbone(load_tool: Callable[[str], ModuleType], tmp_path: Path, layout: str) -> None:
     converter = load_tool('tools/model_converters/fcmae_to_backbone.py')
     model = tiny_fcmae()
     src = tmp_path / 'fcmae.pth'
@@ -82,7 +75,7 @@ def test_converter_gives_loadable_backbone(tmp_path: Path, layout: str) -> None:
         torch.testing.assert_close(backbone.state_dict()[key], value, msg=key)
 
 
-def test_visualize_writes_grid(tmp_path: Path) -> None:
+def test_visualize_writes_grid(load_tool: Callable[[str], ModuleType], tmp_path: Path) -> None:
     tool = load_tool('tools/analysis/visualize_fcmae.py')
     config = tmp_path / 'fcmae_tiny.py'
     config.write_text(
@@ -103,7 +96,7 @@ def test_visualize_writes_grid(tmp_path: Path) -> None:
     assert grid.size == (64 * len(tool.COLUMNS), 64 * 2)
 
 
-def test_visible_stats_use_no_removed_pixels() -> None:
+def test_visible_stats_use_no_removed_pixels(load_tool: Callable[[str], ModuleType]) -> None:
     tool = load_tool('tools/analysis/visualize_fcmae.py')
     model = tiny_fcmae().eval()
     imgs = torch.randn(2, 3, 64, 64)
@@ -116,7 +109,7 @@ def test_visible_stats_use_no_removed_pixels() -> None:
     assert not torch.allclose(tool.unnormalise_prediction(model, pred, changed, mask, 'own'), ours)
 
 
-def test_benchmark_prints_ratios(capsys: pytest.CaptureFixture) -> None:
+def test_benchmark_prints_ratios(load_tool: Callable[[str], ModuleType], capsys: pytest.CaptureFixture) -> None:
     tool = load_tool('tools/analysis/benchmark_fcmae.py')
     args = ['--arch', 'atto', '--batch-size', '2', '--size', '64', '--iters', '1', '--warmup', '0']
     assert tool.main(args + ['--backends', 'plain', 'dense']) == 0
@@ -155,7 +148,7 @@ def test_atto_configs_build() -> None:
 
 
 @pytest.mark.slow
-def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_demo_end_to_end(load_tool: Callable[[str], ModuleType], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     demo = load_tool('tools/demos/fcmae.py')
     args = [
         '--work-dir', str(tmp_path), '--num-images', '64', '--pretrain-iters', '40', '--num-cls-images', '32',

@@ -1,10 +1,10 @@
 """tools/analysis/get_flops.py: multiply-add counts for detectors, segmentors and classifiers."""
 
-import importlib.util
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
-import torch
 from mmengine.config import Config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,23 +24,12 @@ PAPER_UPERNET_T_GFLOPS = 939
 SEG_CONFIG_T = CONFIG_DIR / 'upernet_convnext_t_160k_ade20k_512.py'
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    """One intra-op thread: small CPU runs are many times faster than with oversubscribed cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location('get_flops', ROOT / 'tools' / 'analysis' / 'get_flops.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-get_flops = load_tool()
+@pytest.fixture(scope='module')
+def get_flops(load_tool: Callable[[str], ModuleType]) -> ModuleType:
+    return load_tool('tools/analysis/get_flops.py')
 
 
 def classifier_cfg() -> Config:
@@ -83,7 +72,7 @@ def convnext_macs(size: int) -> int:
     return macs + TINY_DIMS[-1] * NUM_CLASSES
 
 
-def test_classifier_flops_match_an_analytic_count() -> None:
+def test_classifier_flops_match_an_analytic_count(get_flops: ModuleType) -> None:
     result = get_flops.count_complexity(classifier_cfg(), 64, 64)
     expected = convnext_macs(64)
     # Norm layers add a few element-wise operations on top of the multiply-adds.
@@ -91,7 +80,7 @@ def test_classifier_flops_match_an_analytic_count() -> None:
     assert result['params'] > 0
 
 
-def test_segmentor_counts_backbone_and_decode_head(tmp_path: Path) -> None:
+def test_segmentor_counts_backbone_and_decode_head(get_flops: ModuleType, tmp_path: Path) -> None:
     cfg = upernet_cfg(tmp_path, TINY_ARCH, TINY_DIMS, 16)
     small = get_flops.count_complexity(cfg, 64, 32)
     large = get_flops.count_complexity(cfg, 128, 64)
@@ -105,7 +94,7 @@ def box_head_macs(fc_channels: int) -> int:
     return ROI_FEATURES * fc_channels + fc_channels * fc_channels + fc_channels * (COCO_CLASSES + 1 + 4 * COCO_CLASSES)
 
 
-def test_two_stage_detector_counts_fixed_rois() -> None:
+def test_two_stage_detector_counts_fixed_rois(get_flops: ModuleType) -> None:
     cfg = Config.fromfile(str(CONFIG_DIR / 'mask_rcnn_convnext_t_3x.py'))
     cfg.model.backbone.arch = TINY_ARCH
     cfg.model.neck.in_channels = TINY_DIMS
@@ -117,7 +106,7 @@ def test_two_stage_detector_counts_fixed_rois() -> None:
     assert wide - narrow == pytest.approx(expected, rel=0.01)
 
 
-def test_cli_prints_and_rejects_bad_input(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+def test_cli_prints_and_rejects_bad_input(get_flops: ModuleType, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     path = tmp_path / 'cls.py'
     classifier_cfg().dump(str(path))
     assert get_flops.main([str(path), '--shape', '64']) == 0
@@ -129,13 +118,13 @@ def test_cli_prints_and_rejects_bad_input(capsys: pytest.CaptureFixture, tmp_pat
 
 @pytest.mark.slow
 @pytest.mark.parametrize('name', sorted(PAPER_DET_GFLOPS))
-def test_detection_flops_match_the_paper(name: str) -> None:
+def test_detection_flops_match_the_paper(get_flops: ModuleType, name: str) -> None:
     result = get_flops.count_complexity(Config.fromfile(str(CONFIG_DIR / name)), 1280, 800)
     assert result['flops'] / 1e9 == pytest.approx(PAPER_DET_GFLOPS[name], rel=PAPER_TOLERANCE)
 
 
 @pytest.mark.slow
-def test_upernet_flops_match_the_paper(tmp_path: Path) -> None:
+def test_upernet_flops_match_the_paper(get_flops: ModuleType, tmp_path: Path) -> None:
     if SEG_CONFIG_T.is_file():
         cfg = Config.fromfile(str(SEG_CONFIG_T))
     else:
