@@ -25,7 +25,14 @@ from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import load_checkpoint
 from torch import nn
 
-from convnext.utils import ConfigError, adapt_cfg_to_device, allow_mmengine_checkpoints, load_config
+from convnext.utils import (
+    ConfigError,
+    adapt_cfg_to_device,
+    allow_mmengine_checkpoints,
+    exit_on_config_error,
+    load_config,
+    parse_shape,
+)
 
 DATA_SAMPLES = {
     'mmdet': ('mmdet.structures', 'DetDataSample'),
@@ -137,22 +144,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--device', choices=['cpu', 'cuda'], help='default: cuda when available')
     parser.add_argument('--out', help='also write the results to this JSON file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
-    args = parser.parse_args(argv)
-    if len(args.shape) not in (1, 2):
-        parser.error(f'--shape takes W H or one side, got {args.shape}')
-    return args
+    return parser.parse_args(argv)
 
 
+@exit_on_config_error
 def main(argv: list[str] | None = None) -> int:
-    """Prints images/s, latency and peak memory; returns the exit code."""
+    """Prints images/s, latency and peak memory; returns the exit code (2 with one line on bad input)."""
     args = parse_args(argv)
-    width, height = (args.shape * 2)[:2]
-    try:
-        cfg = load_config(args.config, args.cfg_options)
-        result = benchmark(cfg, args.checkpoint, (width, height), args.batch_size, args.warmup, args.iters, args.device)
-    except ConfigError as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 2
+    width, height = parse_shape(args.shape)
+    cfg = load_config(args.config, args.cfg_options)
+    result = benchmark(cfg, args.checkpoint, (width, height), args.batch_size, args.warmup, args.iters, args.device)
     weights = args.checkpoint or 'random weights'
     print(f'Config: {args.config} ({weights}) on {result["device"]}, {args.batch_size} x 3 x {height} x {width}')
     print(f'Throughput: {result["images_per_s"]:.2f} images/s')

@@ -32,7 +32,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import MODELS, init_default_scope
 from torch import nn
 
-from convnext.utils import ConfigError, adapt_cfg_to_device, load_config
+from convnext.utils import ConfigError, adapt_cfg_to_device, exit_on_config_error, load_config, parse_shape
 
 DUMMY_PROPOSALS = 1000
 """Proposals fed to the box heads (mmdet 2.x ``forward_dummy``)."""
@@ -140,8 +140,7 @@ def count_complexity(cfg: Config, width: int, height: int) -> dict[str, float]:
     Returns:
         ``{'flops': multiply-adds, 'params': parameters, 'seconds': counting time}``.
     """
-    if width < 1 or height < 1:
-        raise ConfigError(f'--shape must be positive, got width {width} and height {height}')
+    width, height = parse_shape((width, height))
     start = time.perf_counter()
     probe = flops_probe(build_model(cfg), (height, width))
     inputs = torch.rand(1, 3, height, width)
@@ -159,22 +158,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         '--shape', type=int, nargs='+', default=[1280, 800], help='input width and height (one value: square)'
     )
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
-    args = parser.parse_args(argv)
-    if len(args.shape) not in (1, 2):
-        parser.error(f'--shape takes W H or one side, got {args.shape}')
-    return args
+    return parser.parse_args(argv)
 
 
+@exit_on_config_error
 def main(argv: list[str] | None = None) -> int:
-    """Prints the input shape, FLOPs and parameters; returns the exit code."""
+    """Prints the input shape, FLOPs and parameters; returns the exit code (2 with one line on bad input)."""
     args = parse_args(argv)
-    width, height = (args.shape * 2)[:2]
-    try:
-        cfg = load_config(args.config, args.cfg_options)
-        result = count_complexity(cfg, width, height)
-    except ConfigError as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 2
+    width, height = parse_shape(args.shape)
+    result = count_complexity(load_config(args.config, args.cfg_options), width, height)
     print(f'Config: {args.config}')
     print(f'Input shape: (1, 3, {height}, {width})  (W x H = {width} x {height})')
     print(f'FLOPs: {result["flops"] / GIGA:.1f} G (multiply-adds)')
