@@ -30,6 +30,20 @@ def images(batch: int = BATCH) -> torch.Tensor:
     return torch.randn(batch, 3, IMAGE_SIZE, IMAGE_SIZE)
 
 
+def encode_with_grads(
+    model: FCMAE, imgs: torch.Tensor, mask: torch.Tensor, backends: tuple[str, ...]
+) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, torch.Tensor]]]:
+    """Encoder features and backbone gradients (of a fixed weighted sum of the features) with each backend."""
+    outs, grads = {}, {}
+    for backend in backends:
+        model.zero_grad()
+        feats = model.encode(imgs, mask, backend=backend)
+        (feats * torch.linspace(-1, 1, feats.numel()).reshape(feats.shape)).sum().backward()
+        outs[backend] = feats
+        grads[backend] = {n: p.grad.clone() for n, p in model.backbone.named_parameters()}
+    return outs, grads
+
+
 def test_generate_mask_counts() -> None:
     model = build_fcmae()
     mask = model.generate_mask(images())
@@ -69,13 +83,7 @@ def test_dense_equals_plain_masking(uneven: bool) -> None:
     if uneven:  # different numbers of visible patches per sample take the general GRN path
         mask[0] = 0.0
         mask[1, :8] = 1.0
-    outs, grads = {}, {}
-    for backend in ('plain', 'dense'):
-        model.zero_grad()
-        feats = model.encode(imgs, mask, backend=backend)
-        (feats * torch.linspace(-1, 1, feats.numel()).reshape(feats.shape)).sum().backward()
-        outs[backend] = feats
-        grads[backend] = {n: p.grad.clone() for n, p in model.backbone.named_parameters()}
+    outs, grads = encode_with_grads(model, imgs, mask, ('plain', 'dense'))
     torch.testing.assert_close(outs['dense'], outs['plain'], atol=1e-5, rtol=1e-5)
     for name, grad in grads['plain'].items():
         torch.testing.assert_close(grads['dense'][name], grad, atol=1e-5, rtol=1e-4, msg=name)
@@ -150,13 +158,7 @@ def test_minkowski_equals_dense() -> None:
     imgs = images()
     mask = model.generate_mask(imgs)
     mask[:, 0] = 1.0  # a border patch removed in every sample: the dense shape must be explicit
-    outs, grads = {}, {}
-    for backend in ('dense', 'minkowski'):
-        model.zero_grad()
-        feats = model.encode(imgs, mask, backend=backend)
-        (feats * torch.linspace(-1, 1, feats.numel()).reshape(feats.shape)).sum().backward()
-        outs[backend] = feats
-        grads[backend] = {n: p.grad.clone() for n, p in model.backbone.named_parameters()}
+    outs, grads = encode_with_grads(model, imgs, mask, ('dense', 'minkowski'))
     torch.testing.assert_close(outs['minkowski'], outs['dense'], atol=1e-5, rtol=1e-5)
     for name, grad in grads['dense'].items():
         torch.testing.assert_close(grads['minkowski'][name], grad, atol=1e-5, rtol=1e-4, msg=name)
