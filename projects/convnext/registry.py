@@ -14,7 +14,11 @@ from mmengine.registry import Registry
 
 SCOPE = 'convnext'
 
-MODELS = Registry('model', parent=MMENGINE_MODELS, scope=SCOPE, locations=['convnext.models'])
+# FCMAE imports mmpretrain: its package is a location of its own, so the backbone
+# and the layers need only torch and mmengine.
+MODELS = Registry(
+    'model', parent=MMENGINE_MODELS, scope=SCOPE, locations=['convnext.models', 'convnext.models.selfsup']
+)
 MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, scope=SCOPE, locations=['convnext.engine'])
 OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     'optimizer wrapper constructor',

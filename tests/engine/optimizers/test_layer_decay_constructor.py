@@ -304,7 +304,7 @@ def test_backbone_without_get_layer_depth_raises(model: nn.Module, match: str) -
 @pytest.mark.parametrize(
     ('paramwise', 'match'),
     [
-        (dict(), 'decay_rate is required'),
+        ({}, 'decay_rate is required'),
         (dict(decay_rate=-0.5), 'decay_rate must be a positive number'),
         (dict(decay_rate=0.7, num_layers=0), 'num_layers must be None or a positive int'),
         (dict(decay_rate=0.7, layer_decay_rate=0.7), r"Unknown paramwise_cfg keys \['layer_decay_rate'\]"),
