@@ -21,6 +21,7 @@ from convnext.utils import (
     adapt_cfg_to_device,
     build_runner,
     check_config,
+    exit_on_config_error,
     init_cpu_distributed,
     load_config,
     set_work_dir,
@@ -90,19 +91,16 @@ def enable_tta(cfg: Config, path: str) -> None:
     cfg.model = dict(**cfg.tta_model, module=cfg.model)
 
 
+@exit_on_config_error
 def main(argv: list[str] | None = None) -> int:
-    """Tests; returns the exit code (2 with one line on bad input)."""
+    """Tests; returns the exit code (2 with one ``error:`` line on bad input)."""
     args = parse_args(argv)
-    try:
-        distributed = init_cpu_distributed(args.launcher) or args.launcher != 'none'
-        cfg, changes = adapt_cfg_to_device(build_cfg(args), distributed)
-        runner = build_runner(cfg, changes)
-        if args.out is not None:
-            runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
-        runner.test()
-    except ConfigError as error:  # bad input, incl. a pretrained checkpoint that cannot be read
-        print(f'error: {error}', file=sys.stderr)
-        return 2
+    distributed = init_cpu_distributed(args.launcher) or args.launcher != 'none'
+    cfg, changes = adapt_cfg_to_device(build_cfg(args), distributed)
+    runner = build_runner(cfg, changes)
+    if args.out is not None:
+        runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
+    runner.test()
     return 0
 
 
