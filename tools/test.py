@@ -21,8 +21,8 @@ from convnext.utils import (
     adapt_cfg_to_device,
     build_runner,
     check_config,
+    distributed_session,
     exit_on_config_error,
-    init_cpu_distributed,
     load_config,
     set_work_dir,
 )
@@ -95,12 +95,12 @@ def enable_tta(cfg: Config, path: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Tests; returns the exit code (2 with one ``error:`` line on bad input)."""
     args = parse_args(argv)
-    distributed = init_cpu_distributed(args.launcher) or args.launcher != 'none'
-    cfg, changes = adapt_cfg_to_device(build_cfg(args), distributed)
-    runner = build_runner(cfg, changes)
-    if args.out is not None:
-        runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
-    runner.test()
+    with distributed_session(args.launcher) as distributed:
+        cfg, changes = adapt_cfg_to_device(build_cfg(args), distributed)
+        runner = build_runner(cfg, changes)
+        if args.out is not None:
+            runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
+        runner.test()
     return 0
 
 

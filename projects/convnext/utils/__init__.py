@@ -8,7 +8,7 @@ from .env import (
     adapt_cfg_to_device,
     build_runner,
     check_config,
-    init_cpu_distributed,
+    distributed_session,
     load_config,
     set_work_dir,
 )
@@ -22,7 +22,7 @@ __all__ = [
     'build_runner',
     'check_config',
     'exit_on_config_error',
-    'init_cpu_distributed',
+    'distributed_session',
     'load_config',
     'parse_shape',
     'set_work_dir',

@@ -1,5 +1,6 @@
 """Config loading, checking and device adaptation for tools/train.py and tools/test.py."""
 
+import contextlib
 import copy
 import importlib.util
 import os
@@ -146,24 +147,38 @@ def _replace_sync_bn(node: Any) -> bool:
     return found
 
 
-def init_cpu_distributed(launcher: str) -> bool:
-    """Starts a gloo process group for a launcher on a machine without CUDA.
+@contextlib.contextmanager
+def distributed_session(launcher: str) -> Iterator[bool]:
+    """Runs a block under a launcher; yields whether the run is distributed.
 
-    mmengine's ``init_dist`` calls ``torch.cuda.set_device``; its Runner skips
-    ``init_dist`` when a process group exists, so starting gloo here first
-    lets the same launch scripts run on CPUs. Does nothing with CUDA or
-    without a launcher.
+    On a machine without CUDA it starts a gloo process group first: mmengine's
+    ``init_dist`` calls ``torch.cuda.set_device``, and its Runner skips
+    ``init_dist`` when a process group exists, so the same launch scripts run
+    on CPUs. A group started here is destroyed on the way out, so no gloo
+    thread outlives the interpreter (an unjoined one aborts the process at
+    exit). With CUDA, mmengine starts the group itself.
 
     Args:
         launcher: One of :data:`LAUNCHERS`.
 
-    Returns:
-        Whether a process group was started here.
+    Raises:
+        ConfigError: An unknown launcher, or rendezvous variables missing.
     """
     if launcher not in LAUNCHERS:
         raise ConfigError(f"unknown launcher '{launcher}'; expected one of {', '.join(LAUNCHERS)}")
-    if launcher == 'none' or torch.cuda.is_available() or dist.is_initialized():
-        return False
+    start_gloo = launcher != 'none' and not torch.cuda.is_available() and not dist.is_initialized()
+    if start_gloo:
+        _init_gloo(launcher)
+    try:
+        yield launcher != 'none'
+    finally:
+        if start_gloo and dist.is_initialized():
+            dist.barrier()  # no rank tears the group down while another still uses it
+            dist.destroy_process_group()
+
+
+def _init_gloo(launcher: str) -> None:
+    """Starts the gloo process group from torchrun's (or SLURM's) environment."""
     if launcher == 'slurm':
         _slurm_env_to_torch_env()
     missing = [key for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT') if key not in os.environ]
@@ -173,7 +188,6 @@ def init_cpu_distributed(launcher: str) -> bool:
             f'(start with tools/dist_train.sh or torchrun)'
         )
     dist.init_process_group(backend='gloo')
-    return True
 
 
 def _slurm_env_to_torch_env() -> None:
