@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument('--out', help='dump predictions to a pickle file (.pkl) for offline evaluation')
-    parser.add_argument('--show-dir', help='directory (inside the work dir) where drawn predictions are saved')
+    parser.add_argument('--show-dir', help='where drawn predictions are saved (relative: inside the work dir)')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation (the config tta_model/pipeline)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
     parser.add_argument('--launcher', default='none', help='job launcher: none, pytorch or slurm')
@@ -78,7 +78,7 @@ def enable_drawing(cfg: Config, show_dir: str) -> None:
         hook.update(enable=True, out_dir=show_dir)
     elif scope == 'mmseg':  # SegVisualizationHook saves through the visualizer's save_dir
         hook.update(draw=True)
-        cfg.visualizer.save_dir = show_dir
+        cfg.visualizer.save_dir = show_dir if osp.isabs(show_dir) else osp.join(cfg.work_dir, show_dir)
     else:
         hook.update(draw=True, test_out_dir=show_dir)
 

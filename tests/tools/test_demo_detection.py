@@ -84,3 +84,4 @@ def test_demo_learns_on_the_cpu(tmp_path: Path) -> None:
     assert results['metrics']['coco/bbox_mAP'] >= BBOX_MAP_FLOOR, results
     assert results['metrics']['coco/segm_mAP'] > 0, results
     assert (tmp_path / 'predictions.png').stat().st_size > 0
+    assert list(tmp_path.glob('*/vis/*.png')), 'tools/test.py --show-dir drew nothing'

@@ -280,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         return code
     train_seconds = time.perf_counter() - train_start
     checkpoint = work_dir / f'iter_{args.iters}.pth'
-    code = load_tool('test').main([str(cfg_path), str(checkpoint), '--work-dir', str(work_dir)])
+    # --show-dir: mmdet's DetVisualizationHook draws every validation image into WORK_DIR/<timestamp>/vis.
+    code = load_tool('test').main([str(cfg_path), str(checkpoint), '--work-dir', str(work_dir), '--show-dir', 'vis'])
     if code != 0:
         return code
     metrics = latest_test_metrics(work_dir)

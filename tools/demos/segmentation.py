@@ -153,16 +153,24 @@ def main(argv: list[str] | None = None) -> int:
     if code:
         return code
     checkpoint = train_dir / f'iter_{args.iters}.pth'
-    # mmseg's SegVisualizationHook draws through the visualizer into TEST_DIR/<timestamp>/vis_data.
-    draw = ['default_hooks.visualization.draw=True']
-    test_argv = [args.config, str(checkpoint), '--work-dir', str(test_dir), '--cfg-options', *options, *draw]
+    # tools/test.py --show-dir: mmseg's SegVisualizationHook draws into TEST_DIR/vis.
+    test_argv = [
+        args.config,
+        str(checkpoint),
+        '--work-dir',
+        str(test_dir),
+        '--show-dir',
+        'vis',
+        '--cfg-options',
+        *options,
+    ]
     code = run_tool('test.py', test_argv, args.threads)
     if code:
         return code
 
     metrics = read_test_metrics(test_dir)
     (work_dir / 'metrics.json').write_text(json.dumps(metrics, indent=2))
-    preview = save_preview(test_dir, work_dir / 'predictions.png', args.preview_rows)
+    preview = save_preview(test_dir / 'vis', work_dir / 'predictions.png', args.preview_rows)
     num_classes = len(synthetic_ade.CLASSES)
     print(
         f'Segmentation demo: mIoU {metrics["mIoU"]:.2f} (aAcc {metrics["aAcc"]:.2f}, mAcc {metrics["mAcc"]:.2f}) '
