@@ -113,7 +113,21 @@ def test_dist_train_two_cpu_processes(tiny_config: Path, tmp_path: Path) -> None
     # 8 images, 2 per process and step: each of the 2 processes runs 2 steps an epoch.
     assert 'Epoch(train) [2][2/2]' in log and '[1][3/' not in log
     assert 'convnext.CPUDistributedDataParallel' in log
-    assert (work_dir / 'epoch_2.pth').is_file()
+    checkpoint = work_dir / 'epoch_2.pth'
+    assert checkpoint.is_file()
+
+    result = subprocess.run(
+        ['bash', 'tools/dist_test.sh', str(tiny_config), str(checkpoint), '2', '--work-dir', str(work_dir)],
+        cwd=ROOT,
+        env=dict(os.environ, CUDA_VISIBLE_DEVICES='', PORT=env_port, PYTHON=PYTHON),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-3000:]
+    assert 'GPU number: 2' in log and re.search(r'accuracy/top1: [0-9.]+', log)
 
 
 @pytest.mark.parametrize(
