@@ -1,12 +1,29 @@
-"""LayerNorm2d, GRN and DropPath against the official formulas."""
+"""LayerNorm2d, GRN and DropPath against the official formulas; half precision."""
 
 import pytest
 import torch
 
-from convnext.models.layers import GRN, DropPath, LayerNorm2d
+from convnext.models.layers import GRN, DropPath, LayerNorm, LayerNorm2d
 
 EPS = 1e-6
 TOL = 1e-5
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+HALF_RTOL = {torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
+"""Relative tolerance of a half-precision result against float32: about two units of the last place
+(fp16 has 11 significant bits, bf16 8), since the inputs and outputs are rounded once each."""
+FP16_MAX = torch.finfo(torch.float16).max
+
+
+def overflowing_activations(dtype: torch.dtype) -> torch.Tensor:
+    """``(2, 56, 56, 64)`` activations of scale 30 with four channels 50x larger (about 1.5e3).
+
+    Every value is well inside fp16's range, but the squared sum over the 56x56 map of a large
+    channel (about 7e9) and its L2 norm (about 8e4) are not: an fp16 GRN statistic overflows.
+    """
+    x = torch.randn(2, 56, 56, 64).abs() * 30
+    x[..., :4] *= 50
+    assert torch.linalg.vector_norm(x[..., :4], dim=(1, 2)).min() > FP16_MAX
+    return x.to(dtype)
 
 
 def official_layer_norm_channels_first(
@@ -86,3 +103,37 @@ def test_drop_path_scales_kept_samples_and_is_identity_in_eval() -> None:
 def test_drop_path_rejects_bad_probability() -> None:
     with pytest.raises(ValueError, match='drop_prob'):
         DropPath(1.0)
+
+
+@pytest.mark.parametrize('dtype', HALF_DTYPES)
+@pytest.mark.parametrize('trained', [False, True])
+def test_half_precision_grn_takes_float32_statistics(dtype: torch.dtype, trained: bool) -> None:
+    """Issue reproduction: ``GRN(64).half()`` returned NaN (inf / inf) on these activations."""
+    grn = GRN(64)
+    if trained:  # small enough that the outputs stay inside fp16's range
+        torch.nn.init.normal_(grn.gamma, std=0.05)
+        torch.nn.init.normal_(grn.beta, std=0.5)
+    x = overflowing_activations(dtype)
+    expected = official_grn(x.float(), grn.gamma, grn.beta)  # float32 on the same (rounded) input
+    out = grn.to(dtype)(x)
+    assert out.dtype == dtype and torch.isfinite(out).all()
+    torch.testing.assert_close(out.float(), expected, rtol=HALF_RTOL[dtype], atol=HALF_RTOL[dtype])
+
+
+@pytest.mark.parametrize('dtype', HALF_DTYPES)
+@pytest.mark.parametrize('norm_cls', [LayerNorm, LayerNorm2d])
+def test_half_precision_layer_norm_takes_float32_statistics(dtype: torch.dtype, norm_cls: type) -> None:
+    norm = norm_cls(64)
+    torch.nn.init.normal_(norm.weight)
+    torch.nn.init.normal_(norm.bias)
+    x = overflowing_activations(dtype)  # the variance of a position's 64 channels is about 3e5 > fp16 max
+    if norm_cls is LayerNorm2d:
+        x = x.permute(0, 3, 1, 2)  # a channels-last (N, C, H, W) map
+        expected = official_layer_norm_channels_first(x.float(), norm.weight, norm.bias, EPS)
+    else:
+        expected = torch.nn.functional.layer_norm(x.float(), (64,), norm.weight, norm.bias, EPS)
+    out = norm.to(dtype)(x)
+    assert out.dtype == dtype and torch.isfinite(out).all()
+    # Normalised outputs are O(1): the absolute tolerance is the dtype's rounding of values up to ~4.
+    tol = 4 * HALF_RTOL[dtype]
+    torch.testing.assert_close(out.float(), expected, rtol=tol, atol=tol)

@@ -4,6 +4,13 @@ Everything here works on channels-last data where it can: a ``(N, C, H, W)``
 tensor in ``torch.channels_last`` memory is physically ``(N, H, W, C)``, so a
 ``permute(0, 2, 3, 1)`` is a free view and LayerNorm, Linear and GRN read
 contiguous memory without the copies the official permute-based code pays.
+
+Half precision: LayerNorm and GRN take their statistics in float32 and return
+the input's dtype. An fp16 ``||X||_2`` over ``H x W`` overflows (65504) for
+activations of a few thousand over a 56x56 map, which deep V2 blocks produce;
+the explicit ``.float()`` casts are plain ops, so exported graphs (ONNX,
+TensorRT) keep the reductions in float32 as well. For float32 input the casts
+are no-ops.
 """
 
 import torch
@@ -17,13 +24,39 @@ GRN_EPS = 1e-6
 """Epsilon added to the channel mean in GRN's denominator (official value)."""
 
 
+def layer_norm(
+    x: torch.Tensor,
+    normalized_shape: tuple[int, ...],
+    weight: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    eps: float,
+) -> torch.Tensor:
+    """``F.layer_norm`` over the last dimensions, computed in float32, returned in ``x``'s dtype."""
+    weight = None if weight is None else weight.float()
+    bias = None if bias is None else bias.float()
+    return F.layer_norm(x.float(), normalized_shape, weight, bias, eps).to(x.dtype)
+
+
+class LayerNorm(nn.LayerNorm):
+    """``nn.LayerNorm`` over the last dimension with float32 statistics for half-precision input.
+
+    The block's ``norm`` on channels-last ``(N, H, W, C)`` data. Same
+    parameters, arguments and float32 results as ``nn.LayerNorm``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalises ``x`` of shape ``(..., C)`` over ``C``; returns ``x``'s dtype."""
+        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+
 class LayerNorm2d(nn.LayerNorm):
     """LayerNorm over the channel dimension of ``(N, C, H, W)`` or ``(N, C)`` data.
 
     Equals the official ``LayerNorm(data_format='channels_first')``: each
     spatial position is normalised over its ``C`` channels with the biased
-    variance. On channels-last input both permutes are free views, and the
-    output keeps the input's memory format.
+    variance, in float32 for half-precision input. On channels-last input
+    both permutes are free views, and the output keeps the input's memory
+    format and dtype.
 
     Args:
         num_channels: Number of channels ``C``.
@@ -36,10 +69,44 @@ class LayerNorm2d(nn.LayerNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalises ``x`` of shape ``(N, C, H, W)`` or ``(N, C)`` over ``C``."""
         if x.dim() == 2:
-            return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+            return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         x = x.permute(0, 2, 3, 1)
-        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        x = layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)
+
+
+def grn_scale(gx: torch.Tensor, eps: float = GRN_EPS) -> torch.Tensor:
+    """GRN's normalised response ``Nx = Gx / (mean_C(Gx) + eps)`` of per-channel L2 norms ``Gx`` ``(..., C)``."""
+    return gx / (gx.mean(dim=-1, keepdim=True) + eps)
+
+
+def grn_apply(x: torch.Tensor, nx: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """``gamma * (x * nx) + beta + x`` as one ``beta + x * (1 + gamma * nx)`` pass, in float32.
+
+    Args:
+        x: Features ``(..., C)``.
+        nx: Normalised response broadcastable to ``x`` (float32).
+        gamma: Scale, any shape with ``C`` elements.
+        beta: Shift, any shape with ``C`` elements.
+
+    Returns:
+        ``x``'s shape and dtype.
+    """
+    scale = torch.addcmul(torch.ones_like(nx), gamma.float().reshape(-1), nx)
+    return torch.addcmul(beta.float().reshape(-1), x.float(), scale).to(x.dtype)
+
+
+def grn(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float = GRN_EPS) -> torch.Tensor:
+    """Global Response Normalization of channels-last maps ``(N, H, W, C)``, statistics in float32.
+
+    ``Gx = ||X||_2`` over ``H, W`` per sample and channel (ConvNeXt V2 paper,
+    Sec. 3.2, Eq. 1-3; official ``models/utils.py`` ``GRN``).
+
+    Returns:
+        ``(N, H, W, C)`` in ``x``'s dtype.
+    """
+    gx = torch.linalg.vector_norm(x.float(), dim=(1, 2), keepdim=True)  # (N, 1, 1, C)
+    return grn_apply(x, grn_scale(gx, eps), gamma, beta)
 
 
 class GRN(nn.Module):
@@ -47,9 +114,11 @@ class GRN(nn.Module):
 
     ``Gx = ||X||_2`` over ``H, W`` per sample and channel; ``Nx = Gx / (mean_C(Gx)
     + 1e-6)``; ``out = gamma * (X * Nx) + beta + X``, computed as one fused
-    ``beta + X * (1 + gamma * Nx)`` pass over ``X``. ``gamma`` and ``beta`` start
-    at zero, so the layer starts as the identity. Positions that must not
-    contribute to the statistics (FCMAE's removed patches) must be zero in ``X``.
+    ``beta + X * (1 + gamma * Nx)`` pass over ``X`` (:func:`grn`), in float32
+    for half-precision input, returned in the input's dtype. ``gamma`` and
+    ``beta`` start at zero, so the layer starts as the identity. Positions
+    that must not contribute to the statistics (FCMAE's removed patches) must
+    be zero in ``X``.
 
     Args:
         num_channels: Number of channels ``C``.
@@ -64,10 +133,8 @@ class GRN(nn.Module):
         self.beta = nn.Parameter(torch.zeros(1, 1, 1, num_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Applies GRN to ``x`` of shape ``(N, H, W, C)``; returns the same shape."""
-        gx = torch.linalg.vector_norm(x, dim=(1, 2), keepdim=True)
-        nx = gx / (gx.mean(dim=-1, keepdim=True) + self.eps)
-        return torch.addcmul(self.beta, x, torch.addcmul(torch.ones_like(nx), self.gamma, nx))
+        """Applies GRN to ``x`` of shape ``(N, H, W, C)``; returns the same shape and dtype."""
+        return grn(x, self.gamma, self.beta, self.eps)
 
 
 class DropPath(nn.Module):
