@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-import convnext.models.backbones.convnext as convnext_module
 from convnext.models import ConvNeXt, ConvNeXtV2
+from convnext.models.backbones.fast_paths import fast_paths
 from convnext.models.layers import DropPath
 
 SMALL_ARCH = {'depths': [1, 2, 2, 1], 'channels': [8, 16, 32, 64]}
@@ -250,16 +250,16 @@ def official_forward(model: ConvNeXt, x: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize('use_grn', [False, True])
-def test_every_compute_path_matches_official_formula(use_grn: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_compute_path_matches_official_formula(use_grn: bool) -> None:
     model = with_random_weights(ConvNeXt(SMALL_ARCH, use_grn=use_grn, layer_scale_init_value=0.5)).eval()
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         expected = official_forward(model, x)
         fused = model(x)[0]  # oneDNN inference kernels on the CPU
-    autograd = model(x)[0]  # 1x1-convolution path
-    monkeypatch.setattr(convnext_module, 'ONEDNN_AVAILABLE', False)
-    plain = model(x)[0]  # nn.Linear path (other devices, tracing)
-    for out in (fused, autograd, plain):
+        with fast_paths(False):
+            reference = model(x)[0]
+    autograd = model(x)[0]
+    for out in (fused, autograd, reference):
         torch.testing.assert_close(out, expected, atol=TOL, rtol=TOL)
 
 

@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
 from ...registry import MODELS
-from ..layers import GRN, LN_EPS, DropPath, LayerNorm2d
+from ..layers import GRN, LN_EPS, DropPath, LayerNorm, LayerNorm2d
+from . import fast_paths
 
 INIT_STD = 0.02
 """Standard deviation of the truncated-normal init of convolutions and linears."""
@@ -51,31 +51,16 @@ GROUP_NUM_LAYERS = 12
 TOKEN_NAMES = ('cls_token', 'mask_token', 'pos_embed')
 """Backbone-level token parameters that get layer id 0 (official rule)."""
 
-ONEDNN_AVAILABLE = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, '_linear_pointwise')
-"""Whether the oneDNN CPU kernels (convolution, fused inner products) are built in."""
-
-
-def _plain_ops_required() -> bool:
-    """Whether a tracer or compiler is running: it gets only standard aten ops."""
-    return torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling()
-
-
-def _onednn_cpu(x: torch.Tensor) -> bool:
-    """Whether ``x`` runs on the CPU with oneDNN available, outside tracing."""
-    return x.device.type == 'cpu' and ONEDNN_AVAILABLE and not _plain_ops_required()
-
 
 class ConvNeXtBlock(nn.Module):
     """One ConvNeXt block: dwconv 7x7, LayerNorm, Linear 4C, GELU, [GRN], Linear C, [gamma].
 
-    The official formula, computed on channels-last memory. On the CPU the
-    two pointwise Linears run as oneDNN kernels (about twice as fast as the
-    MKL GEMM behind ``nn.Linear`` on this hardware): as 1x1 convolutions when
-    gradients are needed, and as oneDNN inner products with GELU and the
-    residual add fused into them otherwise. The layer scale ``gamma`` is
-    folded into ``pwconv2``'s weight and bias (a ``(C, 4C)`` product instead
-    of a pass over the activations). All paths agree with the official
-    formula up to float rounding; tracers and compilers get plain ops.
+    :meth:`residual` is the model, written as the papers' formula through the
+    submodules (V1 Fig. 4, V2 Fig. 5; official ``models/convnext.py``
+    ``Block``), on channels-last memory so every permute is a free view. Hooks
+    on the submodules see the tensors they compute, and a replaced submodule
+    is used. On the CPU, inference without any observer runs the same function
+    with fused oneDNN kernels (:mod:`.fast_paths`, one switch turns it off).
 
     Args:
         channels: Block width ``C``.
@@ -83,7 +68,8 @@ class ConvNeXtBlock(nn.Module):
         layer_scale_init_value: Initial value of the per-channel scale
             ``gamma``; no ``gamma`` when <= 0. Defaults to 1e-6.
         use_grn: Adds GRN after GELU (ConvNeXt V2). Defaults to False.
-        with_cp: Recomputes the block in the backward pass to save memory.
+        with_cp: Recomputes the block in the backward pass to save memory
+            (forward hooks then fire again during the recomputation).
             Defaults to False.
     """
 
@@ -98,7 +84,7 @@ class ConvNeXtBlock(nn.Module):
         super().__init__()
         hidden = MLP_RATIO * channels
         self.dwconv = nn.Conv2d(channels, channels, DW_KERNEL, padding=DW_KERNEL // 2, groups=channels)
-        self.norm = nn.LayerNorm(channels, eps=LN_EPS)
+        self.norm = LayerNorm(channels, eps=LN_EPS)
         self.pwconv1 = nn.Linear(channels, hidden)
         self.act = nn.GELU()
         self.grn = GRN(hidden) if use_grn else None
@@ -108,88 +94,22 @@ class ConvNeXtBlock(nn.Module):
         )
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.with_cp = with_cp
-        self._folded_cache: tuple | None = None
-
-    def _folded_pwconv2(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``pwconv2``'s weight ``(C, 4C)`` and bias ``(C,)`` with ``gamma`` folded in.
-
-        Without autograd the product is cached until ``pwconv2`` or ``gamma``
-        change (tracked by their in-place version counters and storage).
-        """
-        weight, bias, gamma = self.pwconv2.weight, self.pwconv2.bias, self.gamma
-        if gamma is None:
-            return weight, bias
-        if torch.is_grad_enabled():
-            return weight * gamma[:, None], bias * gamma
-        key = tuple((t.data_ptr(), t._version, t.device) for t in (weight, bias, gamma))
-        if self._folded_cache is None or self._folded_cache[0] != key:
-            self._folded_cache = (key, weight * gamma[:, None], bias * gamma)
-        return self._folded_cache[1], self._folded_cache[2]
-
-    def _pwconv2(self, x: torch.Tensor, use_conv: bool) -> torch.Tensor:
-        """``gamma * pwconv2(x)`` on ``(N, H, W, 4C)`` data (as a channels-last ``(N, 4C, H, W)`` when ``use_conv``).
-
-        ``gamma`` is folded into the weights when that is cheaper than a pass
-        over the output (more positions than hidden channels), else applied
-        to the output.
-        """
-        positions = x.numel() // x.shape[1 if use_conv else -1]
-        fold = self.gamma is None or positions > self.pwconv1.out_features
-        weight, bias = self._folded_pwconv2() if fold else (self.pwconv2.weight, self.pwconv2.bias)
-        if use_conv:
-            out = F.conv2d(x, weight[..., None, None], bias)
-            return out if fold else out * self.gamma[:, None, None]
-        out = F.linear(x, weight, bias)
-        return (out if fold else out * self.gamma).permute(0, 3, 1, 2)
-
-    def _normed(self, x: torch.Tensor) -> torch.Tensor:
-        """dwconv and LayerNorm: ``(N, C, H, W)`` to contiguous ``(N, H, W, C)``."""
-        x = self.dwconv(x).permute(0, 2, 3, 1)  # (N, H, W, C): a view when channels-last
-        return F.layer_norm(x, self.norm.normalized_shape, self.norm.weight, self.norm.bias, self.norm.eps)
 
     def residual(self, x: torch.Tensor) -> torch.Tensor:
-        """The residual branch: ``(N, C, H, W)`` to ``(N, C, H, W)`` in channels-last memory."""
-        x = self._normed(x)
-        if _onednn_cpu(x):
-            # 1x1 convolutions on channels-last data: oneDNN forward and backward.
-            x = self.act(F.conv2d(x.permute(0, 3, 1, 2), self.pwconv1.weight[..., None, None], self.pwconv1.bias))
-            if self.grn is not None:
-                x = self.grn(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-            return self._pwconv2(x, use_conv=True)
-        x = self.act(self.pwconv1(x))
+        """The residual branch: ``(N, C, H, W)`` to ``(N, C, H, W)`` (channels-last memory for channels-last input)."""
+        x = self.dwconv(x).permute(0, 2, 3, 1)  # (N, H, W, C): a view when channels-last
+        x = self.act(self.pwconv1(self.norm(x)))  # (N, H, W, 4C)
         if self.grn is not None:
             x = self.grn(x)
-        return self._pwconv2(x, use_conv=False)
-
-    def _fused_inference(self, x: torch.Tensor) -> torch.Tensor:
-        """The whole block without autograd: oneDNN Linear+GELU and Linear+residual."""
-        h = torch.ops.mkldnn._linear_pointwise(
-            self._normed(x), self.pwconv1.weight, self.pwconv1.bias, 'gelu', [], 'none'
-        )
-        if self.grn is not None:
-            h = self.grn(h)
-        weight2, bias2 = self._folded_pwconv2()
-        out = torch.ops.mkldnn._linear_pointwise.binary(h, x.permute(0, 2, 3, 1), weight2, bias2, 'add')
-        return out.permute(0, 3, 1, 2)
-
-    def _can_fuse(self, x: torch.Tensor) -> bool:
-        needs_grad = torch.is_grad_enabled() and (x.requires_grad or self.pwconv1.weight.requires_grad)
-        drops = self.training and isinstance(self.drop_path, DropPath)
-        return (
-            not needs_grad
-            and not drops
-            and x.dtype == torch.float32
-            and not torch.is_autocast_enabled(x.device.type)
-            and isinstance(self.act, nn.GELU)
-            and self.act.approximate == 'none'
-            and x.is_contiguous(memory_format=torch.channels_last)
-            and _onednn_cpu(x)
-        )
+        x = self.pwconv2(x)  # (N, H, W, C)
+        if self.gamma is not None:
+            x = x * self.gamma
+        return x.permute(0, 3, 1, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Maps ``(N, C, H, W)`` to ``(N, C, H, W)``."""
-        if self._can_fuse(x):
-            return self._fused_inference(x)
+        """Maps ``(N, C, H, W)`` to ``(N, C, H, W)``: ``x + drop_path(residual(x))``."""
+        if fast_paths.fused_inference_applies(self, x):
+            return fast_paths.fused_inference(self, x)
         if self.with_cp and x.requires_grad:
             branch = checkpoint(self.residual, x, use_reentrant=False)
         else:

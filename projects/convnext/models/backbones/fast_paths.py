@@ -1,0 +1,160 @@
+"""CPU fast path of the ConvNeXt block, kept apart from the readable reference forward.
+
+The model is :meth:`ConvNeXtBlock.residual`: the paper's block through its
+submodules ``dwconv, norm, pwconv1, act, [grn], pwconv2`` and ``gamma``. That is
+what hooks, replaced submodules, FLOP counters, tracers, exporters and
+compilers see. The one fast path here, :func:`fused_inference`, computes the
+same function with oneDNN kernels (``pwconv1`` with GELU fused into it,
+``pwconv2`` with the residual add fused into it) and is taken only when nobody
+could tell the difference (:func:`fused_inference_applies`):
+
+* the switch is on (:func:`set_fast_paths`, :func:`fast_paths`, or the
+  environment variable ``CONVNEXT_FAST_PATHS=0`` at import, which turns it off);
+* no autograd (``torch.no_grad``/``inference_mode``, or nothing requires grad),
+  no active stochastic depth, float32 channels-last CPU input, no autocast;
+* every submodule is the plain class the block builds (a replaced or
+  parametrized module takes the reference path) and has no hooks, and there
+  are no global module hooks;
+* no tracer, scripter, compiler or exporter is running and no
+  ``TorchDispatchMode``/``TorchFunctionMode`` (``FlopCounterMode``, fake or
+  meta tensors) is active: those get the standard ops of the reference forward.
+
+Nothing is cached: the weights are read at every call, so any write to a
+parameter (through ``.data``, ``load_state_dict``, an EMA swap, ``module.to()``)
+is seen by the next forward. The layer scale is folded into ``pwconv2`` (a
+``(C, 4C)`` product per call, about 0.1% of the block's work for the sizes
+where it is chosen) when that is cheaper than a pass over the output.
+"""
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.modules.module as module_hooks
+from torch import nn
+from torch.utils._python_dispatch import is_in_torch_dispatch_mode
+
+from ..layers import GRN, DropPath, LayerNorm
+
+if TYPE_CHECKING:
+    from .convnext import ConvNeXtBlock
+
+ENV_SWITCH = 'CONVNEXT_FAST_PATHS'
+"""Environment variable: ``0`` turns the fast path off from the start (e.g. to debug a tool)."""
+
+ONEDNN_AVAILABLE = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, '_linear_pointwise')
+"""Whether the oneDNN CPU kernels (fused inner products) are built in."""
+
+PLAIN_TYPES: dict[str, tuple[type, ...]] = {
+    'dwconv': (nn.Conv2d,),
+    'norm': (LayerNorm,),
+    'pwconv1': (nn.Linear,),
+    'act': (nn.GELU,),
+    'grn': (GRN, type(None)),
+    'pwconv2': (nn.Linear,),
+    'drop_path': (DropPath, nn.Identity),
+}
+"""The exact classes the block builds for each submodule; anything else takes the reference path."""
+
+HOOK_DICTS = ('_forward_hooks', '_forward_pre_hooks', '_backward_hooks', '_backward_pre_hooks')
+"""Per-module hook registries (``register_forward_hook``, ``..._pre_hook``, ``register_full_backward_hook``)."""
+
+GLOBAL_HOOK_DICTS = ('_global_forward_hooks', '_global_forward_pre_hooks', '_global_backward_hooks')
+"""Hook registries of ``torch.nn.modules.module.register_module_*_hook`` (apply to every module)."""
+
+_state = {'enabled': os.environ.get(ENV_SWITCH, '1') != '0'}
+
+
+def fast_paths_enabled() -> bool:
+    """Whether the block may use its fast path (the one switch)."""
+    return _state['enabled']
+
+
+def set_fast_paths(enabled: bool) -> None:
+    """Turns the fast path of every ConvNeXt block on or off."""
+    _state['enabled'] = bool(enabled)
+
+
+@contextmanager
+def fast_paths(enabled: bool) -> Iterator[None]:
+    """Context manager: the switch set to ``enabled`` inside, restored after.
+
+    Example::
+
+        with fast_paths(False):  # every block runs its reference forward
+            out = model(x)
+    """
+    previous = _state['enabled']
+    set_fast_paths(enabled)
+    try:
+        yield
+    finally:
+        set_fast_paths(previous)
+
+
+def _watched(module: nn.Module) -> bool:
+    return any(getattr(module, name, None) for name in HOOK_DICTS)
+
+
+def plain_modules(block: 'ConvNeXtBlock') -> bool:
+    """Whether every submodule is the plain class the block builds, without hooks."""
+    if any(getattr(module_hooks, name, None) for name in GLOBAL_HOOK_DICTS):
+        return False
+    for name, types in PLAIN_TYPES.items():
+        module = getattr(block, name)
+        if type(module) not in types or (module is not None and _watched(module)):
+            return False
+    return block.act.approximate == 'none' and block.pwconv1.bias is not None and block.pwconv2.bias is not None
+
+
+def standard_ops_required() -> bool:
+    """Whether a tracer, compiler, exporter, dispatch mode or function mode must see standard ops."""
+    return (
+        torch.jit.is_tracing()
+        or torch.jit.is_scripting()
+        or torch.compiler.is_compiling()
+        or is_in_torch_dispatch_mode()
+        or torch._C._is_torch_function_mode_enabled()
+    )
+
+
+def fused_inference_applies(block: 'ConvNeXtBlock', x: torch.Tensor) -> bool:
+    """Whether :func:`fused_inference` computes exactly what the reference forward would, unobserved."""
+    if not (_state['enabled'] and ONEDNN_AVAILABLE) or standard_ops_required():
+        return False
+    if type(x) is not torch.Tensor or x.device.type != 'cpu' or x.dtype != torch.float32:
+        return False
+    if torch.is_autocast_enabled('cpu') or not x.is_contiguous(memory_format=torch.channels_last):
+        return False
+    if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in block.parameters())):
+        return False
+    if block.training and isinstance(block.drop_path, DropPath) and block.drop_path.drop_prob > 0:
+        return False
+    weights = (block.pwconv1.weight, block.pwconv2.weight)
+    return all(w.dtype == torch.float32 and w.device.type == 'cpu' for w in weights) and plain_modules(block)
+
+
+def fused_inference(block: 'ConvNeXtBlock', x: torch.Tensor) -> torch.Tensor:
+    """The whole block (residual included) on channels-last ``(N, C, H, W)``, without autograd.
+
+    ``pwconv1`` runs as a oneDNN inner product with GELU fused in, ``pwconv2``
+    with the residual add fused in; ``gamma`` is folded into ``pwconv2``'s
+    weight and bias when there are more positions than hidden channels (the
+    fold is then cheaper than a pass over the output), else applied to the
+    output.
+    """
+    shortcut = x.permute(0, 2, 3, 1)  # (N, H, W, C): a view when channels-last
+    h = block.norm(block.dwconv(x).permute(0, 2, 3, 1))
+    h = torch.ops.mkldnn._linear_pointwise(h, block.pwconv1.weight, block.pwconv1.bias, 'gelu', [], 'none')
+    if block.grn is not None:
+        h = block.grn(h)
+    weight, bias, gamma = block.pwconv2.weight, block.pwconv2.bias, block.gamma
+    if gamma is None:
+        out = torch.ops.mkldnn._linear_pointwise.binary(h, shortcut, weight, bias, 'add')
+    elif h.numel() // h.shape[-1] > h.shape[-1]:
+        out = torch.ops.mkldnn._linear_pointwise.binary(h, shortcut, weight * gamma[:, None], bias * gamma, 'add')
+    else:
+        out = torch.addcmul(shortcut, torch.ops.mkldnn._linear_pointwise(h, weight, bias, 'none', [], ''), gamma)
+    return out.permute(0, 3, 1, 2)
