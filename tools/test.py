@@ -17,10 +17,14 @@ from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
 
 from convnext.utils import (
+    DEBUG_ENV,
+    DEBUG_FLAG,
+    LAUNCHERS,
     ConfigError,
     adapt_cfg_to_device,
     build_runner,
     check_config,
+    config_build_errors,
     distributed_session,
     exit_on_config_error,
     load_config,
@@ -41,7 +45,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--show-dir', help='where drawn predictions are saved (relative: inside the work dir)')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation (the config tta_model/pipeline)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
-    parser.add_argument('--launcher', default='none', help='job launcher: none, pytorch or slurm')
+    parser.add_argument('--launcher', choices=LAUNCHERS, default='none', help='job launcher')
+    parser.add_argument(
+        DEBUG_FLAG, action='store_true', help=f'full tracebacks instead of one error line (or {DEBUG_ENV}=1)'
+    )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -97,10 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with distributed_session(args.launcher) as distributed:
         cfg, changes = adapt_cfg_to_device(build_cfg(args), distributed)
-        runner = build_runner(cfg, changes)
-        if args.out is not None:
-            runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
-        runner.test()
+        with config_build_errors(cfg, args.config):  # model, datasets, the checkpoint: one error line
+            runner = build_runner(cfg, changes)
+            if args.out is not None:
+                runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
+            runner.test()
     return 0
 
 

@@ -17,10 +17,14 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
 from convnext.utils import (
+    DEBUG_ENV,
+    DEBUG_FLAG,
+    LAUNCHERS,
     ConfigError,
     adapt_cfg_to_device,
     build_runner,
     check_config,
+    config_build_errors,
     distributed_session,
     exit_on_config_error,
     load_config,
@@ -48,7 +52,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action=DictAction,
         help='override config settings, e.g. model.backbone.init_cfg.checkpoint=PATH',
     )
-    parser.add_argument('--launcher', default='none', help='job launcher: none, pytorch or slurm')
+    parser.add_argument('--launcher', choices=LAUNCHERS, default='none', help='job launcher')
+    parser.add_argument(
+        DEBUG_FLAG, action='store_true', help=f'full tracebacks instead of one error line (or {DEBUG_ENV}=1)'
+    )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -95,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with distributed_session(args.launcher) as distributed:
         cfg, changes = adapt_cfg_to_device(build_cfg(args), distributed)
-        runner = build_runner(cfg, changes)
-        runner.train()
+        with config_build_errors(cfg, args.config):  # model, optimizer, datasets, checkpoints: one error line
+            runner = build_runner(cfg, changes)
+            runner.train()
     return 0
 
 

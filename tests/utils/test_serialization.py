@@ -2,6 +2,7 @@
 
 import argparse
 import pickle
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from mmengine.logging import MessageHub
 from mmengine.logging.history_buffer import HistoryBuffer
 
 from convnext.models.checkpoint import read_checkpoint
-from convnext.utils.serialization import history_buffer_getattr, mmengine_checkpoint_globals
+from convnext.serialization import history_buffer_getattr, mmengine_checkpoint_globals
 
 
 class Payload:
@@ -30,6 +31,16 @@ def message_hub_checkpoint(path: Path) -> None:
     torch.save({'meta': {'epoch': 1}, 'message_hub': hub.state_dict(), 'state_dict': {'w': torch.ones(2)}}, path)
 
 
+@pytest.fixture
+def default_allowlist() -> Iterator[None]:
+    """torch's own allowlist, as in a fresh process (tools that built a Runner in this process extended it)."""
+    saved = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    yield
+    torch.serialization.add_safe_globals(saved)
+
+
+@pytest.mark.usefixtures('default_allowlist')
 def test_mmengine_checkpoint_loads_with_the_allowlist(tmp_path: Path) -> None:
     path = tmp_path / 'runner.pth'
     message_hub_checkpoint(path)

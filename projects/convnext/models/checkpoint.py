@@ -39,17 +39,8 @@ import torch
 from mmengine.logging import print_log
 from torch import nn
 
-from ..utils.env import ConfigError
-from ..utils.serialization import mmengine_checkpoint_globals
-
-
-class CheckpointNotFoundError(ConfigError, FileNotFoundError):
-    """A local checkpoint file named by the config does not exist."""
-
-
-class CheckpointDownloadError(ConfigError, RuntimeError):
-    """A checkpoint URL named by the config cannot be fetched."""
-
+from ..exceptions import CheckpointDownloadError, CheckpointNotFoundError, as_read_error
+from ..serialization import mmengine_checkpoint_globals
 
 FORMATS = ('official', 'fcmae_sparse', 'fcmae_dense', 'timm', 'mmpretrain', 'convnext')
 """Names of the checkpoint formats :func:`detect_format` tells apart."""
@@ -98,9 +89,10 @@ def read_checkpoint(checkpoint: str) -> object:
         The unpickled object, tensors on the CPU.
 
     Raises:
-        FileNotFoundError: a local file does not exist.
-        RuntimeError: a URL cannot be downloaded; names the URL and the config
-            option that takes a local file instead.
+        CheckpointNotFoundError: a local file does not exist.
+        CheckpointDownloadError: a URL cannot be downloaded; names the URL and
+            the config option that takes a local file instead.
+        CheckpointReadError: the file is truncated or corrupt; names it.
     """
     if checkpoint.startswith(URL_SCHEMES):
         return _read_url(checkpoint)
@@ -129,12 +121,18 @@ def _torch_load(path: str) -> object:
 
     Only the non-tensor types those files hold are allowlisted (mmengine's
     message hub and numpy arrays, the official scripts' ``argparse.Namespace``);
-    anything else is refused, never loaded with ``weights_only=False``.
+    anything else is refused, never loaded with ``weights_only=False``. A
+    truncated or corrupt file raises :class:`~convnext.exceptions.CheckpointReadError`.
     """
     with torch.serialization.safe_globals([*mmengine_checkpoint_globals(), argparse.Namespace]):
         try:
             return torch.load(path, map_location='cpu', weights_only=True)
-        except pickle.UnpicklingError as error:
+        except Exception as error:
+            read_error = as_read_error(path, error)
+            if read_error is not None:
+                raise read_error from error
+            if not isinstance(error, pickle.UnpicklingError):
+                raise
             reason = next((line for line in str(error).splitlines() if 'Unsupported global' in line), str(error))
             raise pickle.UnpicklingError(
                 f'{path} holds Python objects that are not allowed when loading weights ({reason.strip()}); '

@@ -1,10 +1,16 @@
 """Run-time set-up shared by the tools: configs adapted to the device, CPU
-distributed launch, safe loading of mmengine's own checkpoints, and the
-command-line pieces (``--shape``, bad-input exits)."""
+distributed launch, safe loading of mmengine's own checkpoints, one-line
+errors for configs that fail to build, and the command-line pieces
+(``--shape``, ``--launcher``, bad-input exits).
 
-from .cli import BAD_INPUT_EXIT, exit_on_config_error, parse_shape
+The error classes live in :mod:`convnext.exceptions`; ``ConfigError`` is
+re-exported here for the tools."""
+
+from ..exceptions import ConfigError
+from ..serialization import allow_mmengine_checkpoints
+from .cli import BAD_INPUT_EXIT, DEBUG_ENV, DEBUG_FLAG, exit_on_config_error, parse_shape
 from .env import (
-    ConfigError,
+    LAUNCHERS,
     adapt_cfg_to_device,
     build_runner,
     check_config,
@@ -12,15 +18,21 @@ from .env import (
     load_config,
     set_work_dir,
 )
-from .serialization import allow_mmengine_checkpoints
+from .errors import config_build_errors
+from .hardware import cpu_description
 
 __all__ = [
     'BAD_INPUT_EXIT',
+    'DEBUG_ENV',
+    'DEBUG_FLAG',
+    'LAUNCHERS',
     'ConfigError',
     'adapt_cfg_to_device',
     'allow_mmengine_checkpoints',
     'build_runner',
     'check_config',
+    'config_build_errors',
+    'cpu_description',
     'exit_on_config_error',
     'distributed_session',
     'load_config',

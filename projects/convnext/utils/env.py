@@ -15,7 +15,8 @@ from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from .serialization import allow_mmengine_checkpoints
+from ..exceptions import ConfigError
+from ..serialization import allow_mmengine_checkpoints
 
 LAUNCHERS = ('none', 'pytorch', 'slurm')
 """Launchers the tools accept (mmengine's names)."""
@@ -29,9 +30,8 @@ AMP_ONLY_KEYS = ('loss_scale', 'dtype', 'use_fsdp')
 CPU_DDP = 'convnext.CPUDistributedDataParallel'
 """Model wrapper used for distributed runs on the CPU (gloo)."""
 
-
-class ConfigError(Exception):
-    """A problem with the user's config or command line, reported in one line."""
+DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+"""The dataloader keys of a config."""
 
 
 def load_config(path: str, cfg_options: dict | None = None) -> Config:
@@ -105,12 +105,16 @@ def adapt_cfg_to_device(cfg: Config, distributed: bool) -> tuple[Config, list[st
     GPU here), SyncBN layers become BN, and a distributed run wraps the model
     in :class:`convnext.engine.CPUDistributedDataParallel` (gloo).
 
+    On every machine, a dataloader with ``num_workers=0`` gets
+    ``persistent_workers=False`` (torch's DataLoader refuses the pair, e.g.
+    after ``--cfg-options train_dataloader.num_workers=0`` on an mmdet config).
+
     Args:
         cfg: The config; not modified.
         distributed: Whether the run uses a launcher.
     """
     cfg = copy.deepcopy(cfg)
-    changes: list[str] = []
+    changes = _drop_persistent_workers(cfg)
     if torch.cuda.is_available():
         return cfg, changes
     optim_wrapper = cfg.get('optim_wrapper')
@@ -130,6 +134,17 @@ def adapt_cfg_to_device(cfg: Config, distributed: bool) -> tuple[Config, list[st
         cfg.model_wrapper_cfg = wrapper
         changes.append(f'model wrapper -> {CPU_DDP} (gloo)')
     return cfg, changes
+
+
+def _drop_persistent_workers(cfg: Config) -> list[str]:
+    """Sets ``persistent_workers=False`` in the dataloaders without workers, in place; what was changed."""
+    changes = []
+    for loader in DATALOADERS:
+        loader_cfg = cfg.get(loader)
+        if loader_cfg and loader_cfg.get('persistent_workers') and not loader_cfg.get('num_workers'):
+            loader_cfg['persistent_workers'] = False
+            changes.append(f'{loader}.persistent_workers -> False (num_workers=0)')
+    return changes
 
 
 def _replace_sync_bn(node: Any) -> bool:
