@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / 'configs'
 TINY_ARCH = {'depths': [1, 1, 1, 1], 'channels': [8, 16, 32, 64]}
 TINY_DIMS = TINY_ARCH['channels']
-RESULT_KEYS = {'images_per_s', 'latency_ms', 'latency_ms_mean', 'peak_memory_mib', 'memory_kind', 'device'}
+RESULT_KEYS = {'images_per_s', 'latency_ms', 'latency_ms_mean', 'peak_memory_mib', 'memory_kind', 'device', 'cpu'}
 
 
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -83,7 +83,7 @@ def test_cli_loads_a_checkpoint_and_writes_json(
     argv = [str(config_path), str(checkpoint), '--shape', '64', '--iters', '2', '--warmup', '0', '--out', str(out)]
     assert benchmark.main(argv) == 0
     printed = capsys.readouterr().out
-    assert 'images/s' in printed and 'Peak memory' in printed
+    assert 'images/s' in printed and 'Peak memory' in printed and 'CPU: ' in printed
     assert set(json.loads(out.read_text())) == RESULT_KEYS
 
 

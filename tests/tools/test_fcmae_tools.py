@@ -30,7 +30,7 @@ def tiny_fcmae() -> torch.nn.Module:
 
 
 def official_sparse_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The official Minkowski ``encoder.`` layout of our encoder (inverse of anchors section 3.2)."""
+    """Our encoder in the official Minkowski ``encoder.`` layout (inverse of ConvNeXt-V2 remap_checkpoint_keys)."""
     out = {}
     for key, value in model.backbone.state_dict().items():
         name = 'encoder.' + key
@@ -115,6 +115,7 @@ def test_benchmark_prints_ratios(load_tool: Callable[[str], ModuleType], capsys:
     assert tool.main(args + ['--backends', 'plain', 'dense']) == 0
     out = capsys.readouterr().out
     assert 'plain' in out and 'dense' in out and '1.00x' in out
+    assert 'CPU: ' in out and 'torch kernels: ' in out  # which machine the ratios come from
 
 
 @pytest.mark.parametrize('size', list(SIZES))

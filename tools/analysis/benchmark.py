@@ -29,6 +29,7 @@ from convnext.utils import (
     ConfigError,
     adapt_cfg_to_device,
     allow_mmengine_checkpoints,
+    cpu_description,
     exit_on_config_error,
     load_config,
     parse_shape,
@@ -95,7 +96,8 @@ def benchmark(
 
     Returns:
         ``images_per_s``, ``latency_ms`` (median per batch), ``latency_ms_mean``,
-        ``peak_memory_mib`` and ``memory_kind`` ('cuda_allocated' or 'cpu_rss'), ``device``.
+        ``peak_memory_mib`` and ``memory_kind`` ('cuda_allocated' or 'cpu_rss'), ``device``, and ``cpu``
+        (:func:`convnext.utils.cpu_description`: the CPU the numbers come from).
     """
     if min(batch_size, iters, *shape) < 1 or warmup < 0:
         raise ConfigError(
@@ -122,6 +124,7 @@ def benchmark(
         'latency_ms_mean': 1e3 * statistics.fmean(latencies),
         **peak_memory(device),
         'device': device,
+        'cpu': cpu_description(),
     }
 
 
@@ -156,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     result = benchmark(cfg, args.checkpoint, (width, height), args.batch_size, args.warmup, args.iters, args.device)
     weights = args.checkpoint or 'random weights'
     print(f'Config: {args.config} ({weights}) on {result["device"]}, {args.batch_size} x 3 x {height} x {width}')
+    print(result['cpu'])
     print(f'Throughput: {result["images_per_s"]:.2f} images/s')
     print(f'Latency: {result["latency_ms"]:.1f} ms median, {result["latency_ms_mean"]:.1f} ms mean per batch')
     print(f'Peak memory: {result["peak_memory_mib"]:.0f} MiB ({result["memory_kind"]})')

@@ -29,6 +29,7 @@ import torch
 
 from convnext.models.selfsup import FCMAE
 from convnext.registry import MODELS
+from convnext.utils import cpu_description
 
 MIB = 2**20
 BACKENDS = ('plain', 'dense', 'minkowski')
@@ -108,6 +109,7 @@ def report(results: dict[str, tuple[float, float]], args: argparse.Namespace) ->
         f'FCMAE ConvNeXt V2-{args.arch}, batch {args.batch_size}, {args.size}x{args.size}, '
         f'mask ratio {args.mask_ratio}, {args.iters} timed steps (fwd+bwd), {threads} threads'
     )
+    print(cpu_description())
     base_time, base_mem = results.get('plain', next(iter(results.values())))
     print(f'{"backend":<10} {"step s":>9} {"time ratio":>11} {memory_kind:>22} {"memory ratio":>13}')
     for backend, (seconds, mib) in results.items():
