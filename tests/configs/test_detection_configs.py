@@ -39,7 +39,8 @@ EXPECTED_CONFIGS = sorted(
     + [f'cascade_mask_rcnn_convnextv2_{s}_3x.py' for s in 'blh']
 )
 
-# Anchors 6.1: config -> (drop path, lr, decay rate, num_layers, fp16, checkpoint).
+# ConvNeXt object_detection/configs/convnext/*.py (the official mmdet 2.x recipes):
+# config -> (drop path, lr, decay rate, num_layers, fp16, checkpoint).
 OFFICIAL_V1 = {
     'mask_rcnn_convnext_t_3x.py': (0.4, 1e-4, 0.95, 6, True, 'convnext_tiny_1k_224.pth'),
     'cascade_mask_rcnn_convnext_t_3x.py': (0.4, 2e-4, 0.7, 6, True, 'convnext_tiny_1k_224.pth'),

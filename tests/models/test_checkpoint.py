@@ -71,7 +71,7 @@ def official_to_timm(state_dict: StateDict, conv_mlp: bool = False) -> StateDict
 
 
 def timm_to_official(state_dict: StateDict) -> StateDict:
-    """The inverse of anchors §3.4 (timm names to the official ones), with string replaces."""
+    """The inverse of timm ``convnext.py`` ``checkpoint_filter_fn`` (timm names to official ones), by replaces."""
     out = {}
     for key, value in state_dict.items():
         if key.startswith('stem.'):

@@ -28,7 +28,9 @@ TOKENS = ('backbone.cls_token', 'backbone.mask_token', 'backbone.pos_embed')
 
 
 # ----------------------------------------------------------------------------
-# Ports of the official id functions (anchors section 4.2 - 4.4).
+# Ports of the official id functions: ConvNeXt object_detection/mmcv_custom/layer_decay_optimizer_constructor.py
+# (get_num_layer_layer_wise, get_num_layer_stage_wise) and ConvNeXt-V2 optim_factory.py (get_num_layer_for_convnext,
+# layer_decay_type 'single' / 'group').
 # ----------------------------------------------------------------------------
 def official_layer_id(var_name: str, max_layer_id: int) -> int:
     """FB det/seg ``get_num_layer_layer_wise`` / mmdet ``get_layer_id_for_convnext``."""
@@ -56,7 +58,7 @@ def official_stage_id(var_name: str, max_stage_id: int) -> int:
 
 
 def official_v2_single_id(var_name: str, depths: list[int]) -> int:
-    """FB-V2 fine-tune ``single`` rule on classification names (no ``backbone.`` prefix)."""
+    """ConvNeXt-V2 optim_factory.py fine-tune ``single`` rule on classification names (no ``backbone.`` prefix)."""
     if var_name.startswith('downsample_layers'):
         return sum(depths[: int(var_name.split('.')[1])]) + 1
     if var_name.startswith('stages'):
@@ -66,7 +68,7 @@ def official_v2_single_id(var_name: str, depths: list[int]) -> int:
 
 
 def official_v2_group_id(var_name: str) -> int:
-    """FB-V1/V2 classification ``get_num_layer_for_convnext`` (12 groups)."""
+    """ConvNeXt and ConvNeXt-V2 optim_factory.py ``get_num_layer_for_convnext`` (12 groups)."""
     num_max_layer = 12
     if var_name.startswith('downsample_layers'):
         stage_id = int(var_name.split('.')[1])
@@ -85,7 +87,7 @@ def official_det_no_decay(name: str, param: nn.Parameter) -> bool:
 
 
 def official_v2_no_decay(name: str, param: nn.Parameter) -> bool:
-    """FB-V2 classification rule: adds ``.gamma`` / ``.beta`` for the 4-D GRN parameters."""
+    """ConvNeXt-V2 optim_factory.py ``get_parameter_groups``: adds ``.gamma`` / ``.beta`` for the 4-D GRN parameters."""
     return len(param.shape) == 1 or name.endswith(('.bias', '.gamma', '.beta'))
 
 
@@ -186,7 +188,7 @@ def test_official_det_seg_rules(arch: str, num_layers: int, decay_type: str, dec
     assert sum(len(g['params']) for g in optim_wrapper.optimizer.param_groups) == len(list(model.parameters()))
 
 
-# Worked values of anchors section 4.2 / 4.3 (rounded to 3 decimals).
+# Worked values of the layer_wise / stage_wise rules above: decay_rate ** (num_layers + 1 - layer_id), 3 decimals.
 WORKED_SCALES = {
     ('tiny', 'layer_wise', 0.7): [0.082, 0.118, 0.168, 0.240, 0.343, 0.490, 0.700, 1.0],
     ('tiny', 'stage_wise', 0.9): [0.478, 0.531, 0.590, 0.656, 0.729, 1.0],
@@ -228,7 +230,8 @@ def test_official_v2_rules(arch: str, decay_type: str) -> None:
 
 
 # ----------------------------------------------------------------------------
-# The mmdet / mmseg unit-test oracle (anchors section 4.6).
+# The unit-test oracle of mmdet tests/test_engine/test_optimizers/test_layer_decay_optimizer_constructor.py
+# (identical in mmseg tests/test_engine/test_layer_decay_optimizer_constructor.py).
 # ----------------------------------------------------------------------------
 ORACLE_STAGE_WISE = [
     (0, 128), (0, 1), (0.05, 64), (0, 64), (0.05, 32), (0, 32),

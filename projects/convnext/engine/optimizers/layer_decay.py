@@ -53,7 +53,8 @@ MMENGINE_KEYS = (
 """``paramwise_cfg`` keys of mmengine's ``DefaultOptimWrapperConstructor`` honoured on top."""
 
 NO_DECAY_SUFFIXES = ('.bias', '.gamma', '.beta')
-"""Biases, layer-scale ``gamma`` and GRN ``gamma``/``beta`` (4-D) get no weight decay (FB-V2 rule)."""
+"""Biases, layer-scale ``gamma`` and GRN ``gamma``/``beta`` (4-D) get no weight decay
+(ConvNeXt-V2 ``optim_factory.py`` ``get_parameter_groups``)."""
 
 TOKEN_NAMES = ('cls_token', 'mask_token', 'pos_embed')
 """Token parameters, which get no weight decay."""
