@@ -26,13 +26,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from mmengine.config import Config
-from mmengine.runner import load_checkpoint
+from mmengine.runner.checkpoint import load_state_dict
 from PIL import Image
 
+from convnext.models.checkpoint import read_checkpoint, unwrap_state_dict
 from convnext.models.selfsup import FCMAE, patchify, unpatchify
 from convnext.models.selfsup.fcmae import NORM_PIX_EPS
 from convnext.registry import MODELS
+from convnext.utils import ConfigError, exit_on_config_error, load_config
 
 MASKED_GREY = 0.5
 """Grey level (of 1) painted over removed patches in the masked-input column."""
@@ -43,12 +44,17 @@ COLUMNS = ('original', 'masked', 'reconstruction', 'reconstruction + visible')
 
 
 def load_model(config: str, checkpoint: str) -> FCMAE:
-    """Builds the FCMAE of a config and loads a checkpoint into it (eval mode, CPU)."""
-    cfg = Config.fromfile(config)
+    """Builds the FCMAE of a config and loads a checkpoint into it (eval mode, CPU).
+
+    Raises:
+        ConfigError: A missing config or checkpoint, a model that is not FCMAE,
+            or a checkpoint that is not a readable PyTorch file.
+    """
+    cfg = load_config(config)
     model = MODELS.build(cfg.model)
     if not isinstance(model, FCMAE):
-        raise ValueError(f'{config}: model type {cfg.model.get("type")!r} is not convnext.FCMAE')
-    load_checkpoint(model, checkpoint, map_location='cpu')
+        raise ConfigError(f'{config}: model.type {cfg.model.get("type")!r} is not convnext.FCMAE')
+    load_state_dict(model, unwrap_state_dict(read_checkpoint(checkpoint)))
     return model.eval()
 
 
@@ -135,12 +141,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@exit_on_config_error
 def main(argv: list[str] | None = None) -> int:
-    """Writes the grid; returns the exit code."""
+    """Writes the grid; returns the exit code (2 with one ``error:`` line on bad input)."""
     args = parse_args(argv)
     model = load_model(args.config, args.checkpoint)
     if args.size % model.patch_size:
-        raise ValueError(f'--size {args.size} must be a multiple of the patch size {model.patch_size}')
+        raise ConfigError(f'--size {args.size} must be a multiple of the patch size {model.patch_size}')
     torch.manual_seed(args.seed)
     rows = [reconstruct_row(model, read_image(path, args.size), args.stats) for path in args.images]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

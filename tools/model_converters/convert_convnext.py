@@ -23,6 +23,7 @@ Example::
 import argparse
 import hashlib
 import os
+import sys
 
 import torch
 
@@ -33,6 +34,7 @@ from convnext.models.checkpoint import (
     read_checkpoint,
     unwrap_state_dict,
 )
+from convnext.utils import exit_on_config_error
 
 HASH_DIGITS = 8
 """Hex digits of the sha256 appended to the output file name."""
@@ -81,13 +83,15 @@ def convert(src: str, dst: str) -> tuple[str, str]:
     return save_with_hash({'state_dict': state_dict, 'meta': meta}, dst), format_name
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Converts the checkpoint named on the command line and reports the format."""
+@exit_on_config_error
+def main(argv: list[str] | None = None) -> int:
+    """Converts the checkpoint named on the command line and reports the format; returns the exit code."""
     args = parse_args(argv)
     final, format_name = convert(args.src, args.dst)
     print(f'Detected format: {format_name}')
     print(f'Saved {final}')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

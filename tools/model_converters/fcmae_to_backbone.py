@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from convnext.models.checkpoint import NON_BACKBONE_PREFIXES, convert_to_convnext, read_checkpoint, unwrap_state_dict
+from convnext.utils import exit_on_config_error
 
 BACKBONE_PREFIX = 'backbone.'
 """Prefix of the encoder keys in the written checkpoint (OpenMMLab convention)."""
@@ -42,8 +43,6 @@ def fcmae_to_backbone(state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, to
 
 def convert_file(src: str, dst: str) -> str:
     """Reads ``src``, writes the backbone checkpoint to ``dst``; returns the detected format."""
-    if not Path(src).is_file():
-        raise FileNotFoundError(f'FCMAE checkpoint {src} does not exist')
     backbone, format_name = fcmae_to_backbone(unwrap_state_dict(read_checkpoint(src)))
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     torch.save(dict(state_dict=backbone, meta=dict(source=str(src), source_format=format_name)), dst)
@@ -57,8 +56,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@exit_on_config_error
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit code."""
+    """Command-line entry point; returns the exit code (2 with one ``error:`` line for a missing or corrupt file)."""
     args = parse_args(argv)
     format_name = convert_file(args.src, args.dst)
     print(f'{args.src} ({format_name}) -> {args.dst}')
