@@ -1,7 +1,9 @@
 """Shared test settings: small, deterministic CPU runs, and the scripts under tools/ as modules."""
 
 import copy
+import importlib
 import importlib.util
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -50,11 +52,30 @@ def import_script(relative_path: str) -> ModuleType:
     path = ROOT / relative_path
     if not path.is_file():
         raise FileNotFoundError(f'no script {relative_path} under {ROOT}')
+    if (path.parent / '__init__.py').is_file():
+        return _import_from_package(path)
     name = relative_path.removesuffix('.py').replace('/', '.')
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _import_from_package(path: Path) -> ModuleType:
+    """Imports a module of a script package (e.g. ``tools/demos/``, imported by ``tools/demo.py`` as ``demos``).
+
+    The package is registered under its folder's name, as the script that uses
+    it sees it, so the module's relative imports work without ``sys.path`` edits.
+    """
+    package = path.parent.name
+    if package not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            package, path.parent / '__init__.py', submodule_search_locations=[str(path.parent)]
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[package] = module
+        spec.loader.exec_module(module)
+    return importlib.import_module(f'{package}.{path.stem}')
 
 
 @pytest.fixture(scope='session')

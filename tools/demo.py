@@ -5,31 +5,39 @@ Usage:
     python tools/demo.py segmentation  # UperNet, ConvNeXt-V2-Atto, synthetic ADE20K; prints mIoU
     python tools/demo.py fcmae         # FCMAE pretraining, conversion, fine-tuning; prints loss and accuracy
 
-Each demo takes its own options (``python tools/demo.py detection --help``).
+Every demo writes its data and config into its work dir, runs tools/train.py
+and tools/test.py on them as a user would, and tiles what test.py --show-dir
+drew into predictions.png (tools/demos/common.py). Each demo takes its own
+options (``python tools/demo.py detection --help``).
 """
 
-import importlib.util
+import importlib
+import subprocess
 import sys
-from pathlib import Path
 
-DEMOS_DIR = Path(__file__).resolve().parent / 'demos'
 DEMOS = ('detection', 'segmentation', 'fcmae')
+"""Modules of the ``demos`` package next to this script (on ``sys.path`` as the script's folder)."""
+
+BAD_INPUT_EXIT = 2
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Dispatches to ``tools/demos/<name>.py``'s ``main``; returns its exit code."""
+    """Runs ``demos.<name>.main``; returns its exit code, or the exit code of the tool that failed."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ('-h', '--help'):
         print(__doc__)
-        return 0 if argv else 2
+        return 0 if argv else BAD_INPUT_EXIT
     name, rest = argv[0], argv[1:]
     if name not in DEMOS:
         print(f"error: unknown demo '{name}'; expected one of {', '.join(DEMOS)}", file=sys.stderr)
-        return 2
-    spec = importlib.util.spec_from_file_location(f'convnext_demo_{name}', DEMOS_DIR / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main(rest)
+        return BAD_INPUT_EXIT
+    demo = importlib.import_module(f'demos.{name}')
+    try:
+        return demo.main(rest)
+    except subprocess.CalledProcessError as error:
+        command = ' '.join(map(str, error.cmd[1:]))
+        print(f'error: demo {name}: {command} failed (exit {error.returncode})', file=sys.stderr)
+        return error.returncode
 
 
 if __name__ == '__main__':

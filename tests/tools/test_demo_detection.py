@@ -14,8 +14,6 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / 'tools' / 'demos'))
-from synthetic_coco import CLASSES, SyntheticCocoSpec, make_synthetic_coco  # noqa: E402
 
 # Shortened demo run of the slow test, and the mAP it must reach (chance is ~0).
 SHORT_RUN = ['--iters', '200', '--num-images', '96', '--image-size', '96', '--num-vis', '2']
@@ -31,11 +29,16 @@ def demo(load_tool: Callable[[str], ModuleType]) -> ModuleType:
     return load_tool('tools/demos/detection.py')
 
 
-def test_synthetic_coco_is_valid_coco(tmp_path: Path) -> None:
-    spec = SyntheticCocoSpec(num_train=6, num_val=3, image_size=64, seed=3)
-    files = make_synthetic_coco(tmp_path, spec)
+@pytest.fixture(scope='module')
+def synthetic_coco(load_tool: Callable[[str], ModuleType]) -> ModuleType:
+    return load_tool('tools/demos/synthetic_coco.py')
+
+
+def test_synthetic_coco_is_valid_coco(synthetic_coco: ModuleType, tmp_path: Path) -> None:
+    spec = synthetic_coco.SyntheticCocoSpec(num_train=6, num_val=3, image_size=64, seed=3)
+    files = synthetic_coco.make_synthetic_coco(tmp_path, spec)
     coco = COCO(str(files['train']))
-    assert [c['name'] for c in coco.loadCats(coco.getCatIds())] == list(CLASSES)
+    assert [c['name'] for c in coco.loadCats(coco.getCatIds())] == list(synthetic_coco.CLASSES)
     assert len(coco.getImgIds()) == 6 and len(COCO(str(files['val'])).getImgIds()) == 3
     for ann in coco.loadAnns(coco.getAnnIds()):
         mask = coco.annToMask(ann)
@@ -44,13 +47,13 @@ def test_synthetic_coco_is_valid_coco(tmp_path: Path) -> None:
         assert mask[:, : int(x)].sum() == 0 and mask[: int(y)].sum() == 0
         assert mask_utils.toBbox(mask_utils.encode(np.asfortranarray(mask))).tolist() == [x, y, w, h]
     again = tmp_path / 'again'
-    make_synthetic_coco(again, spec)
+    synthetic_coco.make_synthetic_coco(again, spec)
     assert (again / 'train' / '000000.png').read_bytes() == (tmp_path / 'train' / '000000.png').read_bytes()
 
 
-def test_synthetic_coco_rejects_bad_sizes() -> None:
+def test_synthetic_coco_rejects_bad_sizes(synthetic_coco: ModuleType) -> None:
     with pytest.raises(ValueError, match='image_size'):
-        SyntheticCocoSpec(image_size=8)
+        synthetic_coco.SyntheticCocoSpec(image_size=8)
 
 
 def test_demo_config_adapts_the_real_atto_config(demo: ModuleType, tmp_path: Path) -> None:
@@ -58,7 +61,8 @@ def test_demo_config_adapts_the_real_atto_config(demo: ModuleType, tmp_path: Pat
     cfg = demo.demo_config(args, tmp_path)
     assert cfg.model.backbone.type == 'convnext.ConvNeXtV2' and cfg.model.backbone.arch == 'atto'
     assert cfg.model.backbone.init_cfg is None
-    assert cfg.model.roi_head.bbox_head.num_classes == len(CLASSES) == cfg.model.roi_head.mask_head.num_classes
+    num_classes = len(demo.CLASSES)
+    assert cfg.model.roi_head.bbox_head.num_classes == num_classes == cfg.model.roi_head.mask_head.num_classes
     assert cfg.model.test_cfg.rcnn.nms.type == 'soft_nms'
     assert cfg.optim_wrapper.constructor == 'convnext.LayerDecayOptimWrapperConstructor'
     assert cfg.train_cfg.max_iters == 10 and cfg.param_scheduler[1].milestones == [7, 9]
@@ -85,3 +89,4 @@ def test_demo_learns_on_the_cpu(tmp_path: Path) -> None:
     assert results['metrics']['coco/segm_mAP'] > 0, results
     assert (tmp_path / 'predictions.png').stat().st_size > 0
     assert list(tmp_path.glob('*/vis/*.png')), 'tools/test.py --show-dir drew nothing'
+    assert (tmp_path / 'mask_rcnn_convnextv2_a_demo.py').is_file()  # the config that was run

@@ -83,8 +83,9 @@ def test_demo_learns(tmp_path: Path) -> None:
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=DEMO_TIMEOUT_S, check=False
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
-    metrics = json.loads((work_dir / 'metrics.json').read_text())
+    metrics = json.loads((work_dir / 'demo_results.json').read_text())['metrics']
     assert metrics['mIoU'] >= MIN_MIOU, metrics
     assert 'Segmentation demo: mIoU' in result.stdout
     preview = np.asarray(Image.open(work_dir / 'predictions.png'))
     assert preview.ndim == 3 and preview.shape[0] >= PREVIEW_ROWS * 64
+    assert (work_dir / 'upernet_convnextv2_a_demo.py').is_file()  # the config that was run

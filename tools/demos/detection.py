@@ -1,35 +1,25 @@
 """Detection demo: Mask R-CNN with ConvNeXt-V2-Atto learns synthetic shapes on the CPU.
 
 ``python tools/demo.py detection`` generates a small COCO-format
-instance-segmentation dataset (:mod:`synthetic_coco`), adapts the real config
+instance-segmentation dataset (:mod:`.synthetic_coco`), adapts the real config
 ``configs/mask_rcnn_convnextv2_a_lsj_3x.py`` to it (random init, small images,
-a short iteration schedule, slimmer FPN and RoI heads), trains through
-``tools/train.py``, evaluates COCO bbox and segm mAP through ``tools/test.py``
-(mmdet's ``CocoMetric``, pycocotools), prints them, and draws predictions on
-validation images into one PNG with mmdet's ``DetLocalVisualizer``.
-
-Outputs in ``--work-dir``: ``data/``, ``mask_rcnn_convnextv2_a_demo.py`` (the
-config that was run), ``iter_N.pth``, ``predictions.png`` and
-``demo_results.json`` (metrics and timings).
+a short iteration schedule, slimmer FPN and RoI heads) and writes it to the
+work dir, trains with ``tools/train.py``, evaluates COCO bbox and segm mAP with
+``tools/test.py`` (mmdet's ``CocoMetric``, pycocotools) whose ``--show-dir``
+draws ground truth and predictions (mmdet's ``DetVisualizationHook``), and
+tiles the first drawings into ``predictions.png`` (layout: :mod:`.common`).
 """
 
 import argparse
-import importlib.util
-import json
-import sys
 import time
 from pathlib import Path
-from types import ModuleType
 
-import numpy as np
 from mmengine.config import Config
 
-DEMOS_DIR = Path(__file__).resolve().parent
-ROOT = DEMOS_DIR.parents[1]
-sys.path.insert(0, str(DEMOS_DIR))
-from synthetic_coco import CLASSES, SyntheticCocoSpec, make_synthetic_coco  # noqa: E402
+from . import common
+from .synthetic_coco import CLASSES, SyntheticCocoSpec, make_synthetic_coco
 
-BASE_CONFIG = ROOT / 'configs' / 'mask_rcnn_convnextv2_a_lsj_3x.py'
+BASE_CONFIG = common.ROOT / 'configs' / 'mask_rcnn_convnextv2_a_lsj_3x.py'
 """The real config the demo adapts."""
 
 DEMO_CONFIG_NAME = 'mask_rcnn_convnextv2_a_demo.py'
@@ -57,27 +47,24 @@ LR_STEPS = (0.75, 0.92)
 """Learning-rate steps as fractions of the iterations (27/36 and 33/36 of the 3x schedule)."""
 
 SCORE_THRESHOLD = 0.3
-"""Smallest score drawn in ``predictions.png``."""
+"""Smallest score the visualization hook draws."""
 
 GRID_COLUMNS = 2
-"""Panels (ground truth | prediction) per row of ``predictions.png``."""
+"""Drawings (each ground truth | prediction) per row of ``predictions.png``."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parses the demo's options."""
     parser = argparse.ArgumentParser(prog='tools/demo.py detection', description=__doc__.split('\n')[0])
-    parser.add_argument('--work-dir', default='work_dirs/demo_detection', help='output directory')
+    common.add_common_args(parser, 'work_dirs/demo_detection')
     parser.add_argument('--iters', type=int, default=400, help='training iterations')
     parser.add_argument('--num-images', type=int, default=160, help='training images (validation: a quarter)')
     parser.add_argument('--image-size', type=int, default=128, help='side of the square images in pixels')
     parser.add_argument('--batch-size', type=int, default=4, help='training images per iteration')
     parser.add_argument('--lr', type=float, default=1e-3, help='AdamW learning rate (training from scratch)')
-    parser.add_argument('--num-vis', type=int, default=6, help='validation images drawn into predictions.png')
-    parser.add_argument('--seed', type=int, default=0, help='seed of the data and the training')
+    parser.add_argument('--num-vis', type=int, default=6, help='validation drawings tiled into predictions.png')
     args = parser.parse_args(argv)
-    for name in ('iters', 'num_images', 'batch_size', 'num_vis'):
-        if getattr(args, name) < 1:
-            parser.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
+    common.check_positive(parser, args, ('iters', 'num_images', 'batch_size', 'num_vis', 'threads'))
     if args.lr <= 0:
         parser.error(f'--lr must be > 0, got {args.lr}')
     return args
@@ -104,6 +91,7 @@ def demo_config(args: argparse.Namespace, data_root: Path) -> Config:
             'default_hooks': {
                 'logger': {'interval': max(1, args.iters // 20)},
                 'checkpoint': {'by_epoch': False, 'interval': args.iters, 'max_keep_ckpts': 1},
+                'visualization': {'score_thr': SCORE_THRESHOLD},
             },
             'log_processor': {'by_epoch': False},
             'randomness': {'seed': args.seed},
@@ -194,111 +182,33 @@ def _dataloader(base: dict, data_root: Path, split: str, pipeline: list[dict], b
     return loader
 
 
-def load_tool(name: str) -> ModuleType:
-    """Imports ``tools/<name>.py`` (the lead's entry points) as a module."""
-    spec = importlib.util.spec_from_file_location(f'convnext_tool_{name}', ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def latest_test_metrics(work_dir: Path) -> dict[str, float]:
-    """The metrics of the newest ``<timestamp>/<timestamp>.json`` that mmengine wrote for a test run."""
-    logs = sorted(work_dir.glob('*/[0-9]*_[0-9]*.json'))
-    for log in reversed(logs):
-        lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-        for record in reversed(lines):
-            if 'coco/bbox_mAP' in record:
-                return {key: value for key, value in record.items() if key.startswith('coco/')}
-    raise FileNotFoundError(f'no test metrics (coco/bbox_mAP) in the json logs under {work_dir}')
-
-
-def draw_predictions(cfg_path: Path, checkpoint: Path, data_root: Path, out_file: Path, num_images: int) -> Path:
-    """Draws ground truth (left) and predictions (right) of validation images into one PNG.
-
-    Args:
-        cfg_path: The demo config.
-        checkpoint: Trained weights.
-        data_root: Root of the synthetic data.
-        out_file: PNG to write.
-        num_images: Validation images to draw.
-    """
-    from mmdet.apis import inference_detector, init_detector
-    from mmdet.registry import DATASETS, VISUALIZERS
-    from PIL import Image
-
-    from convnext.utils import allow_mmengine_checkpoints
-
-    allow_mmengine_checkpoints()
-    model = init_detector(str(cfg_path), str(checkpoint), device='cpu')
-    dataset = DATASETS.build(model.cfg.test_dataloader.dataset)
-    visualizer = VISUALIZERS.build(dict(type='DetLocalVisualizer', name=f'demo_{time.time_ns()}'))
-    visualizer.dataset_meta = model.dataset_meta
-    panels = []
-    for index in range(min(num_images, len(dataset))):
-        ground_truth = dataset[index]['data_samples']
-        image = np.asarray(Image.open(ground_truth.img_path).convert('RGB'))
-        sample = inference_detector(model, ground_truth.img_path)
-        ground_truth.gt_instances.bboxes = ground_truth.gt_instances.bboxes.tensor  # HorizontalBoxes -> (K, 4)
-        sample.gt_instances = ground_truth.gt_instances
-        visualizer.add_datasample(
-            'val', image, sample, draw_gt=True, draw_pred=True, pred_score_thr=SCORE_THRESHOLD, show=False
-        )
-        panels.append(visualizer.get_image())
-    Image.fromarray(_grid(panels, GRID_COLUMNS)).save(out_file)
-    return out_file
-
-
-def _grid(panels: list[np.ndarray], columns: int) -> np.ndarray:
-    """Tiles equal-size ``(H, W, 3)`` panels into rows of ``columns``."""
-    rows = -(-len(panels) // columns)
-    blank = np.zeros_like(panels[0])
-    padded = panels + [blank] * (rows * columns - len(panels))
-    return np.concatenate(
-        [np.concatenate(padded[r * columns : (r + 1) * columns], axis=1) for r in range(rows)], axis=0
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Generates data, trains, evaluates and draws; returns the exit code."""
+    """Generates data, writes the config, trains, tests and draws; returns the exit code."""
     args = parse_args(argv)
     work_dir = Path(args.work_dir).resolve()
-    work_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    data_root = work_dir / 'data'
     spec = SyntheticCocoSpec(
         num_train=args.num_images, num_val=max(1, args.num_images // 4), image_size=args.image_size, seed=args.seed
     )
-    make_synthetic_coco(data_root, spec)
-    cfg_path = work_dir / DEMO_CONFIG_NAME
-    demo_config(args, data_root).dump(str(cfg_path))
-    print(f'[demo] data: {spec.num_train} train / {spec.num_val} val images in {data_root}; config: {cfg_path}')
+    make_synthetic_coco(work_dir / 'data', spec)
+    config = common.write_config(demo_config(args, work_dir / 'data'), work_dir / DEMO_CONFIG_NAME)
+    print(f'[demo] data: {spec.num_train} train / {spec.num_val} val images in {work_dir / "data"}; config: {config}')
 
-    train_start = time.perf_counter()
-    code = load_tool('train').main([str(cfg_path), '--work-dir', str(work_dir)])
-    if code != 0:
-        return code
-    train_seconds = time.perf_counter() - train_start
-    checkpoint = work_dir / f'iter_{args.iters}.pth'
-    # --show-dir: mmdet's DetVisualizationHook draws every validation image into WORK_DIR/<timestamp>/vis.
-    code = load_tool('test').main([str(cfg_path), str(checkpoint), '--work-dir', str(work_dir), '--show-dir', 'vis'])
-    if code != 0:
-        return code
-    metrics = latest_test_metrics(work_dir)
-    png = draw_predictions(cfg_path, checkpoint, data_root, work_dir / 'predictions.png', args.num_vis)
-
+    checkpoint, test_dir, train_seconds = common.train_and_test(config, work_dir, args.threads)
+    metrics = common.read_test_metrics(test_dir, 'coco/bbox_mAP')
+    png = common.save_preview(test_dir / 'vis', work_dir / common.PREVIEW_FILE, args.num_vis, GRID_COLUMNS)
     results = {
         'metrics': metrics,
         'train_seconds': round(train_seconds, 1),
         'total_seconds': round(time.perf_counter() - start, 1),
-        'checkpoint': str(checkpoint),
-        'predictions_png': str(png),
+        'checkpoint': checkpoint,
+        'predictions_png': png,
     }
-    (work_dir / 'demo_results.json').write_text(json.dumps(results, indent=2))
+    path = common.write_results(work_dir, results)
     print(
         f'[demo] COCO val: bbox mAP {metrics["coco/bbox_mAP"]:.3f} (AP50 {metrics["coco/bbox_mAP_50"]:.3f}), '
         f'segm mAP {metrics["coco/segm_mAP"]:.3f} (AP50 {metrics["coco/segm_mAP_50"]:.3f})'
     )
     print(f'[demo] trained {args.iters} iterations in {train_seconds:.0f} s; total {results["total_seconds"]:.0f} s')
-    print(f'[demo] predictions drawn in {png}; results in {work_dir / "demo_results.json"}')
+    print(f'[demo] ground truth | predictions drawn in {png}; results in {path}')
     return 0

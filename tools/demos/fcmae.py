@@ -1,35 +1,40 @@
-"""FCMAE end to end on the CPU: pretrain a ConvNeXt V2-Atto, convert, fine-tune, print loss and accuracy.
+"""FCMAE end to end on the CPU: pretrain a ConvNeXt V2-Atto, convert, fine-tune, test, draw.
 
-Usage:
-    python tools/demo.py fcmae [--work-dir DIR] [--pretrain-iters N] [--finetune-epochs N] ...
+``python tools/demo.py fcmae`` (layout: :mod:`.common`):
 
-1. Generates an unlabelled image folder (random coloured shapes on smooth
+1. writes an unlabelled image folder (random coloured shapes on smooth
    gradients, so masked patches are predictable from their neighbours) and
-   pretrains ``convnext.FCMAE`` (V2-Atto encoder, 60% of 32-pixel patches
-   removed) on it with mmengine's Runner; prints the first and last losses
-   (means over a few iterations).
-2. Converts the checkpoint with ``tools/model_converters/fcmae_to_backbone.py``.
-3. Generates a two-class classification folder (mmpretrain ``CustomDataset``
-   with class subfolders), fine-tunes an mmpretrain ``ImageClassifier``
-   (``convnext.ConvNeXtV2`` atto, ``out_type='avg'``) initialised from the
-   converted weights with layer decay, and prints the accuracy.
-
-The configs are written to the work dir, so ``python tools/train.py
-WORK_DIR/fcmae_pretrain.py`` runs the same pretraining.
+   ``fcmae_pretrain.py``, and pretrains ``convnext.FCMAE`` (V2-Atto encoder, 60%
+   of 32-pixel patches removed) with ``tools/train.py``; prints the first and
+   last losses (means over a few iterations of the training log);
+2. converts the checkpoint with ``tools/model_converters/fcmae_to_backbone.py``;
+3. writes a two-class classification folder (mmpretrain ``CustomDataset``
+   with class subfolders) and ``finetune.py``: an mmpretrain
+   ``ImageClassifier`` (``convnext.ConvNeXtV2`` atto, ``out_type='avg'``)
+   initialised from the converted weights, with layer decay; fine-tunes it
+   with ``tools/train.py``, tests it with ``tools/test.py --show-dir``
+   (mmpretrain's ``VisualizationHook`` draws each prediction) and prints the
+   accuracy; tiles the first drawings into ``predictions.png``.
 """
 
 import argparse
-import importlib.util
-import sys
+import time
 from pathlib import Path
 
 import numpy as np
+from mmengine.config import Config
 from PIL import Image, ImageDraw
 
-ROOT = Path(__file__).resolve().parents[2]
-CONVERTER = ROOT / 'tools' / 'model_converters' / 'fcmae_to_backbone.py'
+from . import common
+
 LOSS_WINDOW = 5
 """Iterations averaged for the reported first and last losses."""
+
+PREVIEW_COLUMNS = 4
+"""Drawn test images per row of ``predictions.png``."""
+
+DRAW_SCALE = 4.0
+"""Upscaling of the small test images before mmpretrain's visualizer writes the predicted class on them."""
 IMAGENET_MEAN = [123.675, 116.28, 103.53]
 IMAGENET_STD = [58.395, 57.12, 57.375]
 
@@ -60,9 +65,10 @@ optim_wrapper = dict(
     paramwise_cfg=dict(bias_decay_mult=0.0, flat_decay_mult=0.0))
 param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end={warmup})]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters={iters})
+log_processor = dict(window_size=1)  # every iteration's own loss in the log
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval={log_interval}),
+    logger=dict(type='LoggerHook', interval=1),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval={iters}, by_epoch=False),
     sampler_seed=dict(type='DistSamplerSeedHook'))
@@ -94,21 +100,26 @@ train_dataloader = dict(
 val_dataloader = dict(
     batch_size={batch}, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='CustomDataset', data_root='{val_root}', pipeline=test_pipeline))
+test_dataloader = val_dataloader
 val_evaluator = dict(type='Accuracy', topk=(1,))
+test_evaluator = val_evaluator
 optim_wrapper = dict(
     type='OptimWrapper',
     constructor='convnext.LayerDecayOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr={lr}, weight_decay=0.05),
     paramwise_cfg=dict(decay_rate=0.9, decay_type='single'))
-# No validation inside training (val_interval past the end): main() validates once, after training.
+# No validation inside training (val_interval past the end): tools/test.py evaluates once, after training.
 train_cfg = dict(by_epoch=True, max_epochs={epochs}, val_interval={epochs} + 1)
 val_cfg = dict()
+test_cfg = dict()
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval={log_interval}),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval={epochs}),
-    sampler_seed=dict(type='DistSamplerSeedHook'))
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='VisualizationHook', enable=False, interval=1, rescale_factor={draw_scale}))
+visualizer = dict(type='UniversalVisualizer', vis_backends=[dict(type='LocalVisBackend')])
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)
 """
@@ -141,66 +152,55 @@ def make_folder(root: Path, num_images: int, size: int, num_classes: int, seed: 
     return root
 
 
-def run_config(text: str, path: Path, work_dir: Path) -> 'object':
-    """Writes a config, builds a Runner from it and returns the Runner (not yet run)."""
-    from mmengine.config import Config
-    from mmengine.runner import Runner
-
-    path.write_text(text)
-    cfg = Config.fromfile(str(path))
-    cfg.work_dir = str(work_dir)
-    return Runner.from_cfg(cfg)
-
-
-def loss_history(runner: 'object') -> list[float]:
-    """Per-iteration training losses logged in the Runner's message hub."""
-    values, _ = runner.message_hub.get_scalar('train/loss').data
-    return [float(v) for v in values]
+def write_config(text: str, path: Path) -> Path:
+    """Writes one of the config templates above, filled in, as a complete config file."""
+    return common.write_config(Config.fromstring(text, '.py'), path)
 
 
 def pretrain(args: argparse.Namespace, work_dir: Path) -> tuple[Path, float, float]:
-    """Pretrains FCMAE; returns the checkpoint and the mean first and last losses."""
-    data_root = make_folder(work_dir / 'pretrain_images', args.num_images, args.image_size, 0, seed=0)
+    """Pretrains FCMAE with ``tools/train.py``; returns the checkpoint and the mean first and last losses."""
+    data_root = make_folder(work_dir / 'data' / 'pretrain', args.num_images, args.image_size, 0, seed=args.seed)
     text = PRETRAIN_CONFIG.format(
         decoder_dim=args.decoder_dim, mean=IMAGENET_MEAN, std=IMAGENET_STD, size=args.image_size,
         batch=args.batch_size, data_root=data_root, lr=args.pretrain_lr, warmup=max(args.pretrain_iters // 10, 1),
-        iters=args.pretrain_iters, log_interval=LOSS_WINDOW,
+        iters=args.pretrain_iters,
     )  # fmt: skip
-    runner = run_config(text, work_dir / 'fcmae_pretrain.py', work_dir / 'pretrain')
-    runner.train()
-    losses = loss_history(runner)
+    config = write_config(text, work_dir / 'fcmae_pretrain.py')
+    pretrain_dir = work_dir / 'pretrain'
+    common.run_tool('train.py', [str(config), '--work-dir', str(pretrain_dir)], args.threads)
+    losses = common.read_train_scalars(pretrain_dir, 'loss')
     window = min(LOSS_WINDOW, max(len(losses) // 2, 1))
     first, last = float(np.mean(losses[:window])), float(np.mean(losses[-window:]))
-    return work_dir / 'pretrain' / f'iter_{args.pretrain_iters}.pth', first, last
+    return common.last_checkpoint(pretrain_dir), first, last
 
 
-def convert(checkpoint: Path, dst: Path) -> Path:
-    """Converts the FCMAE checkpoint with the converter tool."""
-    spec = importlib.util.spec_from_file_location('fcmae_to_backbone', CONVERTER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.convert_file(str(checkpoint), str(dst))
+def convert(checkpoint: Path, dst: Path, threads: int) -> Path:
+    """Converts the FCMAE checkpoint with ``tools/model_converters/fcmae_to_backbone.py``."""
+    common.run_tool('model_converters/fcmae_to_backbone.py', [str(checkpoint), str(dst)], threads)
     return dst
 
 
-def finetune(args: argparse.Namespace, work_dir: Path, checkpoint: Path) -> float:
-    """Fine-tunes a classifier from the converted weights; returns the top-1 accuracy (%)."""
-    train_root = make_folder(work_dir / 'cls_train', args.num_cls_images, args.image_size, args.num_classes, seed=1)
-    val_root = make_folder(work_dir / 'cls_val', args.num_cls_images // 2, args.image_size, args.num_classes, seed=2)
+def finetune(args: argparse.Namespace, work_dir: Path, checkpoint: Path) -> tuple[float, Path]:
+    """Fine-tunes and tests a classifier from the converted weights; returns the top-1 accuracy (%) and the PNG."""
+    data = work_dir / 'data'
+    train_root = make_folder(data / 'cls_train', args.num_cls_images, args.image_size, args.num_classes, seed=1)
+    val_root = make_folder(data / 'cls_val', args.num_cls_images // 2, args.image_size, args.num_classes, seed=2)
     text = FINETUNE_CONFIG.format(
         checkpoint=checkpoint, num_classes=args.num_classes, mean=IMAGENET_MEAN, std=IMAGENET_STD,
         size=args.image_size, batch=args.batch_size, train_root=train_root, val_root=val_root,
-        lr=args.finetune_lr, epochs=args.finetune_epochs, log_interval=LOSS_WINDOW,
+        lr=args.finetune_lr, epochs=args.finetune_epochs, log_interval=LOSS_WINDOW, draw_scale=DRAW_SCALE,
     )  # fmt: skip
-    runner = run_config(text, work_dir / 'finetune.py', work_dir / 'finetune')
-    runner.train()
-    metrics = runner.val()
-    return float(metrics['accuracy/top1'])
+    config = write_config(text, work_dir / 'finetune.py')
+    _, test_dir, _ = common.train_and_test(config, work_dir, args.threads)
+    accuracy = common.read_test_metrics(test_dir, 'accuracy/top1')['accuracy/top1']
+    png = common.save_preview(test_dir / 'vis', work_dir / common.PREVIEW_FILE, args.num_vis, PREVIEW_COLUMNS)
+    return accuracy, png
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='FCMAE pretraining, conversion and fine-tuning on generated data')
-    parser.add_argument('--work-dir', default='work_dirs/demo_fcmae', help='output folder')
+    """Parses the demo's options."""
+    parser = argparse.ArgumentParser(prog='tools/demo.py fcmae', description=__doc__.split('\n')[0])
+    common.add_common_args(parser, 'work_dirs/demo_fcmae')
     parser.add_argument('--image-size', type=int, default=64, help='image side, a multiple of 32')
     parser.add_argument('--num-images', type=int, default=256, help='unlabelled pretraining images')
     parser.add_argument('--pretrain-iters', type=int, default=200, help='pretraining iterations')
@@ -211,22 +211,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument('--finetune-epochs', type=int, default=6, help='fine-tuning epochs')
     parser.add_argument('--finetune-lr', type=float, default=1e-3, help='fine-tuning learning rate')
     parser.add_argument('--batch-size', type=int, default=16, help='batch size of both stages')
-    return parser.parse_args(argv)
+    parser.add_argument('--num-vis', type=int, default=8, help='test drawings tiled into predictions.png')
+    args = parser.parse_args(argv)
+    names = ('num_images', 'pretrain_iters', 'num_classes', 'num_cls_images', 'finetune_epochs', 'batch_size')
+    common.check_positive(parser, args, (*names, 'num_vis', 'threads'))
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the demo; returns 0 when the pretraining loss fell, 1 otherwise."""
     args = parse_args(argv)
     work_dir = Path(args.work_dir).resolve()
-    work_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
     checkpoint, first, last = pretrain(args, work_dir)
-    print(f'FCMAE pretraining loss: first {first:.4f} -> last {last:.4f}')
-    backbone = convert(checkpoint, work_dir / 'backbone.pth')
-    print(f'converted {checkpoint} -> {backbone}')
-    accuracy = finetune(args, work_dir, backbone)
-    print(f'fine-tuning top-1 accuracy: {accuracy:.2f}%')
+    print(f'[demo] FCMAE pretraining loss: first {first:.4f} -> last {last:.4f}')
+    backbone = convert(checkpoint, work_dir / 'backbone.pth', args.threads)
+    print(f'[demo] converted {checkpoint} -> {backbone}')
+    accuracy, png = finetune(args, work_dir, backbone)
+    print(f'[demo] fine-tuning top-1 accuracy: {accuracy:.2f}%; predictions drawn in {png}')
+    results = {
+        'metrics': {'pretrain_loss_first': first, 'pretrain_loss_last': last, 'accuracy/top1': accuracy},
+        'total_seconds': round(time.perf_counter() - start, 1),
+        'backbone': backbone,
+        'predictions_png': png,
+    }
+    print(f'[demo] results in {common.write_results(work_dir, results)}')
     return 0 if last < first else 1
-
-
-if __name__ == '__main__':
-    sys.exit(main())
