@@ -7,9 +7,14 @@ the scope prefix, e.g. ``type='convnext.ConvNeXt'``: mmengine imports
 modules that register themselves. No ``custom_imports`` are needed.
 """
 
+from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
+from mmengine.registry import DATASETS as MMENGINE_DATASETS
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
 from mmengine.registry import Registry
 
 SCOPE = 'convnext'
@@ -26,3 +31,11 @@ OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     scope=SCOPE,
     locations=['convnext.engine'],
 )
+
+# Preemption-safe training (convnext.engine): the Runner, its train loops and hook, and the
+# dataset wrapper and batch sampler that make a resumed run regenerate the same samples.
+RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope=SCOPE, locations=['convnext.engine'])
+LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope=SCOPE, locations=['convnext.engine'])
+HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope=SCOPE, locations=['convnext.engine'])
+DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope=SCOPE, locations=['convnext.engine'])
+DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS, scope=SCOPE, locations=['convnext.engine'])

@@ -15,6 +15,7 @@ from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from ..engine import make_preemptible
 from ..exceptions import ConfigError
 from ..serialization import allow_mmengine_checkpoints
 
@@ -224,8 +225,14 @@ def set_work_dir(cfg: Config, config_path: str, work_dir: str | None) -> None:
 
 
 def build_runner(cfg: Config, changes: list[str]) -> Runner:
-    """Builds the Runner (or the config's ``runner_type``) and logs the device adaptations."""
+    """Builds the Runner (or the config's ``runner_type``) and logs the device adaptations.
+
+    Training is preemption-safe unless ``preemption.enable=False`` (see
+    :func:`convnext.engine.make_preemptible`): a stop signal saves an exact
+    checkpoint and exits with code 75, and a rolling ``latest.pth`` is kept.
+    """
     allow_mmengine_checkpoints()
+    cfg = make_preemptible(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     for change in changes:
         runner.logger.info(f'Adapted to this machine: {change}')

@@ -1,0 +1,5 @@
+"""Hooks of the ``convnext`` scope."""
+
+from .preemption import PREEMPTED_EXIT, PreemptionHook, TrainingPreempted
+
+__all__ = ['PREEMPTED_EXIT', 'PreemptionHook', 'TrainingPreempted']

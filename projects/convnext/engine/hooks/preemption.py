@@ -1,0 +1,263 @@
+"""Stop on a signal with a checkpoint of the exact state, and keep a rolling ``latest`` checkpoint.
+
+Clusters preempt jobs with SIGTERM (SLURM sends it before SIGKILL, torchrun
+forwards it). :class:`PreemptionHook` turns SIGTERM, SIGINT and SIGUSR1 into a
+clean stop: the current iteration finishes, all ranks agree on where to stop,
+rank 0 writes ``latest.pth`` (with every rank's random state and the data
+position, see :class:`~convnext.engine.loops.PreemptibleLoopMixin`) and
+``last_checkpoint``, and every rank exits with :data:`PREEMPTED_EXIT`.
+``tools/train.py CONFIG --resume`` then continues to exactly the weights of an
+uninterrupted run. The same checkpoint is written every ``interval``
+iterations or ``minutes`` minutes, so a SIGKILL loses at most that much work.
+"""
+
+import logging
+import os.path as osp
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from mmengine.dist import all_reduce, barrier, get_rank, get_world_size, is_main_process
+from mmengine.hooks import CheckpointHook, Hook
+from mmengine.logging import print_log
+from mmengine.runner import EpochBasedTrainLoop
+
+from ...registry import HOOKS
+from ..data import STOP_SIGNALS
+from ..loops import EPOCH_START, IN_EPOCH
+from ..random_state import gather_random_states
+from ..runner_files import write_last_checkpoint
+
+PREEMPTED_EXIT = 75
+"""Exit code of a run stopped by a signal after saving its checkpoint (sysexits.h ``EX_TEMPFAIL``: try again)."""
+
+DEFAULT_MINUTES = 30.0
+"""Default period of the rolling checkpoint, in minutes of training."""
+
+PRIORITY = 85
+"""After ``ParamSchedulerHook`` (LOW, 70) has stepped, before ``CheckpointHook`` (VERY_LOW, 90) saves."""
+
+SECONDS_PER_MINUTE = 60.0
+
+
+class TrainingPreempted(SystemExit):
+    """Raised on every rank once a stopped run's checkpoint is written; exits with :data:`PREEMPTED_EXIT`.
+
+    Args:
+        checkpoint: The checkpoint to resume from.
+    """
+
+    def __init__(self, checkpoint: str) -> None:
+        super().__init__(PREEMPTED_EXIT)
+        self.checkpoint = checkpoint
+
+
+@HOOKS.register_module()
+class PreemptionHook(Hook):
+    """Saves an exact-state checkpoint on a stop signal (then exits) and every ``interval``/``minutes``.
+
+    The train loop must call :meth:`stop_point` (the preemptible loops of
+    :mod:`convnext.engine.loops` do); with another loop the signals keep their
+    default behaviour. ``tools/train.py`` adds this hook to every config; set
+    its arguments with ``--cfg-options preemption.interval=2000`` (or
+    ``preemption.minutes=10``, ``preemption.enable=False``).
+
+    Args:
+        interval: Save the rolling checkpoint every this many iterations; None
+            for none by count. Defaults to None.
+        minutes: Save it when this many minutes have passed since the last one
+            (rank 0's clock); None for none by time. Defaults to 30.
+        filename: Name of the rolling checkpoint in the work dir. Defaults to
+            ``'latest.pth'``.
+        signals: Names of the signals that stop the run. Defaults to
+            ``('SIGTERM', 'SIGINT', 'SIGUSR1')``. A second SIGINT aborts at once.
+    """
+
+    priority = PRIORITY
+
+    def __init__(
+        self,
+        interval: int | None = None,
+        minutes: float | None = DEFAULT_MINUTES,
+        filename: str = 'latest.pth',
+        signals: Sequence[str] = STOP_SIGNALS,
+    ) -> None:
+        if interval is not None and (not isinstance(interval, int) or interval < 1):
+            raise ValueError(f'preemption.interval must be a positive number of iterations or None, got {interval!r}')
+        if minutes is not None and minutes <= 0:
+            raise ValueError(f'preemption.minutes must be positive or None, got {minutes!r}')
+        unknown = [name for name in signals if not isinstance(getattr(signal, str(name), None), signal.Signals)]
+        if unknown:
+            raise ValueError(f'preemption.signals: unknown signal names {unknown}; expected e.g. {list(STOP_SIGNALS)}')
+        self.interval = interval
+        self.minutes = minutes
+        self.filename = filename
+        self.signals = tuple(signals)
+        self._requested: int | None = None
+        self._requested_at = 0.0
+        self._previous: dict[int, Any] = {}
+        self._stash: dict | None = None
+        self._last_save = time.monotonic()
+
+    def before_train(self, runner: Any) -> None:
+        """Installs the signal handlers (main thread only) and starts the rolling-checkpoint clock."""
+        self._last_save = time.monotonic()
+        if not callable(getattr(runner.train_loop, 'snapshot', None)):
+            runner.logger.warning(
+                f'{type(runner.train_loop).__name__} has no stop points: stop signals keep their default action '
+                '(use EpochBasedTrainLoop or IterBasedTrainLoop to stop and resume exactly)'
+            )
+            return
+        if threading.current_thread() is not threading.main_thread():
+            runner.logger.warning('Training runs outside the main thread: stop signals keep their default action')
+            return
+        for name in self.signals:
+            signum = getattr(signal, name)
+            self._previous[signum] = signal.signal(signum, self._on_signal)
+
+    def after_train(self, runner: Any) -> None:
+        """Puts the previous signal handlers back."""
+        self._restore_handlers()
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self._requested is not None and signum == signal.SIGINT:
+            self._restore_handlers()
+            raise KeyboardInterrupt
+        if self._requested is None:
+            self._requested, self._requested_at = signum, time.monotonic()
+
+    def _restore_handlers(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+    def stop_point(self, runner: Any, loop: Any, phase: str) -> None:
+        """Called by the loop where it can stop: saves if due, and stops if any rank got a signal.
+
+        Args:
+            runner: The runner.
+            loop: The train loop (answers ``snapshot(phase)``).
+            phase: ``'in_epoch'`` after an iteration, ``'epoch_start'`` between epochs.
+
+        Raises:
+            TrainingPreempted: On every rank, after the checkpoint is written.
+        """
+        if phase == IN_EPOCH and runner.iter % getattr(runner.optim_wrapper, '_accumulative_counts', 1):
+            return  # gradients of a partial accumulation are not in checkpoints
+        stop, due = self._agree(phase == IN_EPOCH and self._latest_due(runner))
+        if not (stop or due):
+            return
+        path = self._save(runner, loop, phase)
+        if stop:
+            barrier()  # no rank exits (and makes srun --kill-on-bad-exit kill rank 0) while rank 0 still writes
+            self._stop(runner, path)
+
+    def _latest_due(self, runner: Any) -> bool:
+        if self.interval is not None and runner.iter % self.interval == 0:
+            return True
+        elapsed = time.monotonic() - self._last_save
+        return self.minutes is not None and is_main_process() and elapsed >= self.minutes * SECONDS_PER_MINUTE
+
+    def _agree(self, due: bool) -> tuple[bool, bool]:
+        """``(stop, save)`` as agreed by all ranks: any rank's signal stops all, rank 0's clock saves all."""
+        flags = torch.tensor([self._requested is not None, due], dtype=torch.int32)
+        if get_world_size() > 1:
+            all_reduce(flags, op='max')
+        return bool(flags[0]), bool(flags[1])
+
+    def _save(self, runner: Any, loop: Any, phase: str) -> str:
+        """Writes the rolling checkpoint of the current state on rank 0 (all ranks call it); returns its path."""
+        self._stash_state(loop, phase)
+        runner.save_checkpoint(runner.work_dir, self.filename, meta=dict(epoch=runner.epoch, iter=runner.iter))
+        path = osp.join(runner.work_dir, self.filename)
+        if is_main_process():
+            write_last_checkpoint(runner.work_dir, path)
+        self._stash = None
+        self._last_save = time.monotonic()
+        return path
+
+    def _stop(self, runner: Any, path: str) -> None:
+        if self._requested is not None:
+            cause = f'{signal.Signals(self._requested).name} ({time.monotonic() - self._requested_at:.2f} s ago)'
+        else:
+            cause = 'a stop signal to another rank'
+        runner.logger.warning(
+            f'Stopped by {cause} after {runner.iter} iterations: saved {path}; exit code {PREEMPTED_EXIT}. '
+            'Continue with the same command and --resume.'
+        )
+        self._restore_handlers()
+        raise TrainingPreempted(path)
+
+    def _stash_state(self, loop: Any, phase: str) -> None:
+        """Captures the loop's resume state and every rank's random state for the next checkpoint save."""
+        state = loop.snapshot(phase)
+        state['world_size'] = get_world_size()
+        state['random'] = gather_random_states()
+        self._stash = state
+
+    def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
+        """Drops a captured state: training is about to change."""
+        self._stash = None
+
+    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
+        """Captures the state for an iteration checkpoint that ``CheckpointHook`` is about to save."""
+        if callable(getattr(runner.train_loop, 'snapshot', None)) and _checkpoint_hook_saves(runner, by_epoch=False):
+            self._stash_state(runner.train_loop, IN_EPOCH)
+
+    def after_train_epoch(self, runner: Any) -> None:
+        """Captures the state for the epoch checkpoint ``CheckpointHook`` is about to save."""
+        loop = runner.train_loop
+        if isinstance(loop, EpochBasedTrainLoop) and callable(getattr(loop, 'snapshot', None)):
+            if _checkpoint_hook_saves(runner, by_epoch=True):
+                self._stash_state(loop, EPOCH_START)
+
+    def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
+        """Adds the captured state as ``checkpoint['resume_state']`` (rank 0)."""
+        if self._stash is not None:
+            checkpoint['resume_state'] = self._stash
+
+    def after_load_checkpoint(self, runner: Any, checkpoint: dict) -> None:
+        """Hands a resumed checkpoint's ``resume_state`` (this rank's random state) to the train loop."""
+        if not runner._resume:  # mmengine's flag (EMAHook reads it too): load_from only loads weights
+            return
+        state = checkpoint.get('resume_state')
+        loop = runner.train_loop
+        if state is None or not callable(getattr(loop, 'resume_from', None)):
+            print_log(
+                'The checkpoint has no resume_state (or the loop cannot use it): the data position and the '
+                'random state are not restored, so the resumed run will not match an uninterrupted one.',
+                logger='current',
+                level=logging.WARNING,
+            )
+            return
+        state = dict(state)
+        states = state.pop('random')
+        same_world = state.get('world_size') == get_world_size()
+        state['random'] = states[get_rank()] if same_world else None
+        if not same_world:
+            print_log(
+                f'The checkpoint was saved by {state.get("world_size")} processes, this run has {get_world_size()}: '
+                'random states are not restored.',
+                logger='current',
+                level=logging.WARNING,
+            )
+        loop.resume_from(state)
+
+
+def _checkpoint_hook_saves(runner: Any, by_epoch: bool) -> bool:
+    """Whether a ``CheckpointHook`` of the runner saves in this ``after_train_epoch`` (or ``_iter``)."""
+    for hook in runner.hooks:
+        if not isinstance(hook, CheckpointHook) or hook.by_epoch != by_epoch:
+            continue
+        if by_epoch:
+            due = hook.every_n_epochs(runner, hook.interval, hook.save_begin)
+            last = hook.is_last_train_epoch(runner)
+        else:
+            due = hook.every_n_train_iters(runner, hook.interval, hook.save_begin)
+            last = hook.is_last_train_iter(runner)
+        if due or (hook.save_last and last):
+            return True
+    return False
