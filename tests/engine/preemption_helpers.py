@@ -180,7 +180,7 @@ def signal_hook(**kwargs: object) -> str:
     return repr(dict(type='SignalAtIter', **kwargs))
 
 
-MASK_RCNN_EPOCHS = 3
+MASK_RCNN_EPOCHS = 2
 MASK_RCNN_IMAGES = 6
 MASK_RCNN_BATCH_SIZE = 2
 MASK_RCNN_IMAGE_SIZE = 64

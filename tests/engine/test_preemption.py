@@ -81,6 +81,7 @@ def toy_cfg(work_dir: Path, by_epoch: bool = True, num_workers: int = 0, hooks: 
         sampler=dict(type='DefaultSampler', shuffle=True),
         batch_size=BATCH_SIZE,
         num_workers=num_workers,
+        persistent_workers=num_workers > 0,
         collate_fn=dict(type='default_collate'),
     )
     max_iters = EPOCHS * BATCHES_PER_EPOCH
@@ -161,12 +162,13 @@ def test_sigterm_and_resume_is_bit_identical(reference: dict, tmp_path: Path, st
     assert difference == 0
 
 
-def test_workers_regenerate_the_same_samples(reference: dict, tmp_path: Path) -> None:
-    """Two workers, stopped mid-epoch: the same result as the single-process reference."""
+@pytest.mark.parametrize('by_epoch', [True, False], ids=['epoch_loop', 'iter_loop'])
+def test_workers_regenerate_the_same_samples(reference: dict, tmp_path: Path, by_epoch: bool) -> None:
+    """Two persistent workers, stopped mid-epoch: the same result as the single-process reference."""
     hook = dict(type='SignalAtIter', iteration=BATCHES_PER_EPOCH + 2)
-    assert train(toy_cfg(tmp_path, num_workers=2, hooks=[hook])) == PREEMPTED_EXIT
-    assert train(toy_cfg(tmp_path, num_workers=2), resume=True) == 0
-    assert max_difference(final_checkpoint(tmp_path), reference[True]['final']) == 0
+    assert train(toy_cfg(tmp_path, by_epoch, num_workers=2, hooks=[hook])) == PREEMPTED_EXIT
+    assert train(toy_cfg(tmp_path, by_epoch, num_workers=2), resume=True) == 0
+    assert max_difference(final_checkpoint(tmp_path, by_epoch), reference[by_epoch]['final']) == 0
 
 
 def test_signal_during_validation_stops_at_the_epoch_boundary(reference: dict, tmp_path: Path) -> None:

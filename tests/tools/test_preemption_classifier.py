@@ -88,6 +88,7 @@ def run_train_py(*args: str, timeout: int = 300) -> tuple[subprocess.CompletedPr
     return result, time.time()
 
 
+@pytest.mark.slow
 def test_cluster_sigterm_with_two_workers(reference: Path, data_root: Path, tmp_path: Path) -> None:
     """SIGTERM to the whole process group (the workers too) mid-epoch: exit 75, then --resume matches."""
     stamp = tmp_path / 'signal_time'
