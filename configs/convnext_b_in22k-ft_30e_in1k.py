@@ -4,7 +4,7 @@
 # Schedule: 30 epochs, no warm-up, cosine, AdamW lr 5e-5, wd 1e-8, layer decay 0.8 (12 groups),
 # RandAugment (9, 0.5), no Mixup/CutMix, random erasing 0.25, label smoothing 0.1, no EMA;
 # test: resize 256 + center crop 224.
-# Batch: 512 (16 GPUs x 32). Source: ConvNeXt paper, appendix Table 6; FB-V1 TRAINING.md.
+# Batch: 512 (16 GPUs x 32). Source: ConvNeXt paper, appendix Table 6; facebookresearch/ConvNeXt TRAINING.md.
 _base_ = [
     './_base_/cls_recipe_convnext_ft.py',
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',

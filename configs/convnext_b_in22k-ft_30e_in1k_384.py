@@ -4,7 +4,7 @@
 # Schedule: 30 epochs, no warm-up, cosine, AdamW lr 5e-5, wd 1e-8, layer decay 0.8 (12 groups),
 # RandAugment (9, 0.5), no Mixup/CutMix, random erasing 0.25, label smoothing 0.1, no EMA;
 # test: resize to 384x384, no crop.
-# Batch: 512 (32 GPUs x 16). Source: ConvNeXt paper, appendix Table 6; FB-V1 TRAINING.md.
+# Batch: 512 (32 GPUs x 16). Source: ConvNeXt paper, appendix Table 6; facebookresearch/ConvNeXt TRAINING.md.
 _base_ = [
     './_base_/cls_recipe_convnext_ft.py',
     './_base_/cls_data_in1k_384.py',

@@ -1,27 +1,32 @@
 # ConvNeXt-L (V1), ImageNet-1K trained at 224, fine-tuned on ImageNet-1K at 384x384.
 # Backbone: convnext.ConvNeXt arch='large', drop path 0.95, initialised from the official
-# IN-1K checkpoint (EMA weights, the only ones released); new head with init scale 0.001.
+# IN-1K EMA checkpoint (appendix A.2: L is the exception fine-tuned from its EMA weights), its 1000-class head
+# loaded too (ConvNeXt main.py drops the head only when its shape differs; re-initialised until this fix).
 # Schedule: 30 epochs, no warm-up, cosine, AdamW lr 5e-5, wd 1e-8, layer decay 0.7 (12 groups),
 # RandAugment (9, 0.5), no Mixup/CutMix, random erasing 0.25, label smoothing 0.1, no EMA;
 # test: resize to 384x384, no crop.
-# Batch: 512 (16 GPUs x 32). Source: ConvNeXt paper, appendix Table 6; FB-V1 TRAINING.md.
+# Batch: 512 (16 GPUs x 32). Source: ConvNeXt paper, appendix Table 6; facebookresearch/ConvNeXt TRAINING.md.
 _base_ = [
     './_base_/cls_recipe_convnext_ft.py',
     './_base_/cls_data_in1k_384.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
 
+checkpoint = 'https://dl.fbaipublicfiles.com/convnext/convnext_large_1k_224_ema.pth'
 model = dict(
     backbone=dict(
         type='convnext.ConvNeXt',
         arch='large',
         drop_path_rate=0.95,
         layer_scale_init_value=1e-6,
-        init_cfg=dict(
-            type='Pretrained', checkpoint='https://dl.fbaipublicfiles.com/convnext/convnext_large_1k_224_ema.pth'
-        ),
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint),
     ),
-    head=dict(in_channels=1536, num_classes=1000),
+    head=dict(
+        in_channels=1536,
+        num_classes=1000,
+        # The checkpoint's head when its shape fits (it does: 1000 classes), else a new one (init scale 0.001).
+        init_cfg=dict(type='convnext.PretrainedHead', checkpoint=checkpoint, layer='Linear', std=2e-5, bias=0.0),
+    ),
 )
 
 # Batch 512 = 16 GPUs x 32.

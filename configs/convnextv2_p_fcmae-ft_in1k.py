@@ -1,5 +1,7 @@
 # ImageNet-1K fine-tuning from FCMAE, backbone ConvNeXt V2-Pico, 600 epochs (0 warm-up), batch 1024 (32 x 32 GPUs).
 # Layer decay 'single' 0.9, drop path 0.0, label smoothing 0.2, mixup 0.3 / cutmix 0.3, weight decay 0.3, EMA 0.9999.
+# Minimum lr 1e-6 x each group's layer-decay scale (ConvNeXt-V2 min_lr x lr_scale; previously an absolute 1e-6).
+# Source: ConvNeXt V2 appendix Table 9.
 _base_ = ['./_base_/fcmae_finetune_in1k.py']
 
 pretrained = 'work_dirs/fcmae_convnextv2_p_800e_in1k/backbone.pth'
@@ -14,7 +16,13 @@ optim_wrapper = dict(
 )
 param_scheduler = [
     dict(
-        type='CosineAnnealingLR', T_max=600, eta_min=1e-6, by_epoch=True, begin=0, end=600, convert_to_iter_based=True
+        type='CosineAnnealingLR',
+        T_max=600,
+        eta_min_ratio=1e-6 / (0.0002 * 1024 / 256),
+        by_epoch=True,
+        begin=0,
+        end=600,
+        convert_to_iter_based=True,
     ),
 ]
 train_cfg = dict(max_epochs=600)

@@ -36,6 +36,7 @@ param_scheduler = [
     dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=warmup_iters, end=max_iters),
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+auto_scale_lr = dict(base_batch_size=batch_size)  # one process
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -30,6 +30,7 @@ from convnext.utils import (
     load_config,
     set_work_dir,
 )
+from convnext.utils.batch import parse_accumulate, plan_batch, world_size
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,6 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision (needs CUDA)')
     parser.add_argument('--auto-scale-lr', action='store_true', help='scale the lr by the actual batch size')
+    parser.add_argument(
+        '--accumulate',
+        type=parse_accumulate,
+        help="'auto': keep the recipe's total batch (auto_scale_lr.base_batch_size) by gradient accumulation",
+    )
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -102,8 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with distributed_session(args.launcher) as distributed:
         cfg, changes = adapt_cfg_to_device(build_cfg(args), distributed)
+        cfg, batch = plan_batch(cfg, world_size(args.launcher), args.accumulate, args.auto_scale_lr, args.config)
         with config_build_errors(cfg, args.config):  # model, optimizer, datasets, checkpoints: one error line
             runner = build_runner(cfg, changes)
+            runner.logger.info(batch)
             runner.train()
     return 0
 

@@ -26,7 +26,7 @@ model = dict(
 
 # AdamW, betas (0.9, 0.999); no weight decay on 1-D parameters (LayerNorm
 # weights and biases, layer scale), on biases, nor on the 4-D GRN gamma/beta
-# (official FB-V1 rule plus the FB-V2 GRN fix).
+# (official facebookresearch/ConvNeXt rule plus the facebookresearch/ConvNeXt-V2 GRN fix).
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=4e-3, weight_decay=0.05, eps=1e-8, betas=(0.9, 0.999)),
     paramwise_cfg=dict(

@@ -35,7 +35,7 @@ param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[27, 33], gamma=0.1),
 ]
 
-# lr, decay_rate and num_layers are set by every leaf (anchors 6.1).
+# lr, decay_rate and num_layers are set by every leaf (ConvNeXt object_detection/configs/convnext/*.py).
 optim_wrapper = dict(
     type='AmpOptimWrapper',
     constructor='convnext.LayerDecayOptimWrapperConstructor',

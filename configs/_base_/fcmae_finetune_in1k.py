@@ -1,5 +1,5 @@
 # ImageNet-1K fine-tuning of a ConvNeXt V2 from its FCMAE weights (ConvNeXt V2 appendix A.2, fine-tuning
-# tables; FB-V2 main_finetune.py): AdamW, layer-wise lr decay (convnext.LayerDecayOptimWrapperConstructor),
+# tables; ConvNeXt-V2 main_finetune.py): AdamW, layer-wise lr decay (convnext.LayerDecayOptimWrapperConstructor),
 # batch 1024 = 32 per GPU x 32 GPUs, RandAug (9, 0.5), random erasing 0.25, label smoothing, mixup/cutmix,
 # EMA 0.9999, head init scale 0.001, AMP. Leaves set the arch, drop path, lr, weight decay, layer decay,
 # smoothing, mixup/cutmix and the schedule per model size; this file holds the Tiny values.
@@ -26,7 +26,7 @@ model = dict(
         num_classes=1000,
         in_channels=768,
         loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
-        # Head init scale 0.001: trunc_normal(std=.02) x 0.001 = trunc_normal(std=2e-5), bias 0 (FB-V2).
+        # Head init scale 0.001: trunc_normal(std=.02) x 0.001 = trunc_normal(std=2e-5), bias 0 (facebookresearch/ConvNeXt-V2).
         init_cfg=dict(type='TruncNormal', layer='Linear', std=0.02 * 0.001, bias=0.0),
     ),
     train_cfg=dict(augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]),
@@ -49,7 +49,13 @@ auto_scale_lr = dict(base_batch_size=1024)
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=40, convert_to_iter_based=True),
     dict(
-        type='CosineAnnealingLR', T_max=260, eta_min=1e-6, by_epoch=True, begin=40, end=300, convert_to_iter_based=True
+        type='CosineAnnealingLR',
+        T_max=260,
+        eta_min_ratio=1e-6 / (8e-4 * 1024 / 256),
+        by_epoch=True,
+        begin=40,
+        end=300,
+        convert_to_iter_based=True,
     ),
 ]
 train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=1)

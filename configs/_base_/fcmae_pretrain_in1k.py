@@ -1,5 +1,5 @@
 # FCMAE pretraining of ConvNeXt V2 on ImageNet-1K (ConvNeXt V2 appendix, pre-training table;
-# FB-V2 main_pretrain.py): AdamW, base lr 1.5e-4 x batch / 256, betas (0.9, 0.95), weight decay 0.05
+# ConvNeXt-V2 main_pretrain.py): AdamW, base lr 1.5e-4 x batch / 256, betas (0.9, 0.95), weight decay 0.05
 # (not on biases and 1-D parameters), batch 4096 = 64 per GPU x 64 GPUs, 40 warm-up epochs then cosine
 # to 0, RandomResizedCrop 224 scale (0.2, 1) bicubic + horizontal flip, fp32 (the official run has no
 # autocast). Leaves set the arch and the number of epochs.

@@ -41,3 +41,6 @@ param_scheduler = [
     dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=warmup_iters, end=max_iters),
 ]
 train_cfg = dict(max_iters=max_iters)
+# The recipes' total batch, 8 GPUs x 2 images (leaves set the per-GPU batch): tools/train.py compares the run's with it
+# (--accumulate auto, --auto-scale-lr).
+auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -96,11 +96,13 @@ def _v2_sup(arch: str, drop_path: float) -> Recipe:
 
 
 def _v2_in22k(arch: str, drop_path: float, decay: tuple[float, str]) -> Recipe:
-    return Recipe(arch, True, drop_path, 2.5e-4, 0.05, 4096, 90, 5, False, decay, True, IN22K_CLASSES, 224)
+    # V2 Table 12 gives the base lr 2.5e-4: lr = 2.5e-4 x 4096 / 256 (ConvNeXt-V2 main_finetune.py).
+    return Recipe(arch, True, drop_path, 2.5e-4 * 4096 / 256, 0.05, 4096, 90, 5, False, decay, True, IN22K_CLASSES, 224)
 
 
 def _v2_ft(arch: str, drop_path: float, decay: tuple[float, str], epochs: int, ema: bool, res: int) -> Recipe:
-    return Recipe(arch, True, drop_path, 2.5e-5, 1e-8, 512, epochs, 0, ema, decay, False, IN1K_CLASSES, res)
+    # V2 Table 13 gives the base lr 2.5e-5: lr = 2.5e-5 x 512 / 256 (ConvNeXt-V2 main_finetune.py).
+    return Recipe(arch, True, drop_path, 2.5e-5 * 512 / 256, 1e-8, 512, epochs, 0, ema, decay, False, IN1K_CLASSES, res)
 
 
 EXPECTED: dict[str, Recipe] = {
@@ -327,6 +329,8 @@ def _tiny_config(name: str, root: Path, work_dir: Path, checkpoint: Path) -> Con
     cfg.model.backbone.arch = TINY_ARCH
     if cfg.model.backbone.get('init_cfg'):
         cfg.model.backbone.init_cfg.checkpoint = str(checkpoint)
+    if 'checkpoint' in cfg.model.head.init_cfg:
+        cfg.model.head.init_cfg.checkpoint = str(checkpoint)
     cfg.model.head.update(in_channels=TINY_ARCH['channels'][-1], num_classes=len(CLASSES))
     cfg.data_preprocessor.num_classes = len(CLASSES)
     _shrink_loader(cfg.train_dataloader, root, 'train')

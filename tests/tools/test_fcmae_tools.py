@@ -127,7 +127,7 @@ def test_configs_load(size: str) -> None:
     assert pretrain.optim_wrapper.optimizer.betas == (0.9, 0.95)
     finetune = Config.fromfile(str(ROOT / f'configs/convnextv2_{size}_fcmae-ft_in1k.py'))
     decay = finetune.optim_wrapper.paramwise_cfg
-    expected = {'b': ('group', 0.6), 'l': ('group', 0.6), 'h': ('group', 0.75)}.get(size, ('single', 0.9))
+    expected = {'b': ('group', 0.6), 'l': ('group', 0.6), 'h': ('single', 0.75)}.get(size, ('single', 0.9))
     assert (decay.decay_type, decay.decay_rate) == expected
     assert finetune.model.backbone.type == 'convnext.ConvNeXtV2' and finetune.model.backbone.out_type == 'avg'
     if size in 'blh':

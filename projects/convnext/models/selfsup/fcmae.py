@@ -50,9 +50,16 @@ class FCMAE(BaseSelfSupervisor):
 
     Initialisation: encoder as the backbone (truncated normal, std .02), the
     decoder likewise, ``mask_token`` normal std .02. The official code
-    re-initialises the stem, ``proj``, ``pred`` and the decoder's depthwise conv
-    with timm's default ``trunc_normal_`` (std 1) and leaves the decoder's
-    Linear layers at PyTorch's default; we do not copy that accident.
+    (ConvNeXt-V2 ``models/fcmae.py`` ``_init_weights``, applied after the
+    encoder's own init) calls timm's ``trunc_normal_`` without ``std``, i.e.
+    std 1 (cut at +-2), on: the stem conv (``downsample_layers.0.0``), every
+    encoder depthwise conv (``stages.i.j.dwconv``, ``MinkowskiDepthwiseConvolution``)
+    and every encoder pointwise layer (``stages.i.j.pwconv1`` and ``pwconv2``,
+    ``MinkowskiLinear``), ``proj``, ``pred`` and the decoder's depthwise conv
+    (``decoder.j.dwconv``). Only the downsampling convs
+    (``downsample_layers.1-3``, ``MinkowskiConvolution``) get std .02, and the
+    decoder's Linear layers (``decoder.j.pwconv1``/``pwconv2``) keep PyTorch's
+    default. We do not copy that accident.
 
     Args:
         backbone: Config (or module) of the encoder, normally
