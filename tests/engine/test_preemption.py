@@ -245,15 +245,16 @@ def test_truncated_checkpoint_is_one_clear_error(reference: dict, tmp_path: Path
         train(cfg, resume=True)
 
 
-def test_auto_resume_falls_back_to_the_previous_good_checkpoint(
-    reference: dict, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_auto_resume_falls_back_to_the_previous_good_checkpoint(reference: dict, tmp_path: Path) -> None:
     source = reference[True]['work_dir']
     (tmp_path / 'epoch_1.pth').write_bytes((source / 'epoch_1.pth').read_bytes())
     data = (source / 'epoch_2.pth').read_bytes()
     (tmp_path / 'latest.pth').write_bytes(data[: len(data) // 3])
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'latest.pth'))
     assert train(toy_cfg(tmp_path), resume=True) == 0
+    log = ''.join(path.read_text() for path in tmp_path.glob('*/*.log'))
+    assert f'--resume: cannot use {tmp_path / "latest.pth"}' in log
+    assert f'--resume: falling back to {tmp_path / "epoch_1.pth"}' in log
     assert max_difference(final_checkpoint(tmp_path), reference[True]['final']) == 0
 
 
