@@ -4,6 +4,12 @@ The config's ``default_scope`` picks the host. On a machine without CUDA the
 config is adapted (AMP off, SyncBN -> BN) and a launcher starts gloo
 processes, so ``tools/dist_train.sh CONFIG 2`` trains on two CPU processes.
 
+Preemption: SIGTERM, SIGINT or SIGUSR1 finishes the current iteration, saves
+the exact training state to ``WORK_DIR/latest.pth`` and exits with code 75;
+the same command with ``--resume`` then continues to the weights of an
+uninterrupted run. ``latest.pth`` is also rewritten every 30 minutes
+(``--cfg-options preemption.minutes=M`` or ``preemption.interval=ITERS``).
+
 Example:
     python tools/train.py configs/mask_rcnn_convnext_t_3x.py --work-dir work_dirs/mrcnn_t
 """
@@ -43,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         nargs='?',
         type=str,
         const='auto',
-        help='resume from the given checkpoint, or from the latest one in the work dir if no path is given',
+        help='resume from the given checkpoint, or from the latest readable one in the work dir if no path is given',
     )
     parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision (needs CUDA)')
     parser.add_argument('--auto-scale-lr', action='store_true', help='scale the lr by the actual batch size')
