@@ -14,6 +14,9 @@ from convnext.deploy import ExportSpec, OnnxModel, export_onnx, init_model
 TOP_K = 5
 """Detections compared per image (issue 14: the top detections)."""
 
+CONFIDENT = 0.3
+"""Smallest score of the trained detector's detections that are compared."""
+
 BOX_IOU = 0.99
 SCORE_TOLERANCE = 1e-3
 MASK_IOU = 0.98
@@ -39,16 +42,31 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
 
 
-def assert_top_detections_match(predicted: dict, expected, top_k: int) -> None:
-    """Top ``top_k`` detections by score: box IoU, label, score and mask agree."""
-    count = min(top_k, len(expected.scores))
-    assert count > 0 and len(predicted['scores']) >= count
-    ious = box_iou(torch.from_numpy(predicted['bboxes'][:count]), expected.bboxes[:count]).diagonal()
-    assert (ious > BOX_IOU).all(), ious
-    assert predicted['labels'][:count].tolist() == expected.labels[:count].tolist()
-    assert np.abs(predicted['scores'][:count] - expected.scores[:count].numpy()).max() <= SCORE_TOLERANCE
-    for ours, theirs in zip(predicted['masks'][:count], expected.masks[:count].numpy(), strict=True):
-        assert mask_iou(ours, theirs) >= MASK_IOU
+def assert_top_detections_match(predicted: dict, expected, min_score: float) -> int:
+    """Every detection scored ``min_score`` or more by either side (at most :data:`TOP_K` each) has its twin.
+
+    Twins: box IoU above :data:`BOX_IOU`, the same label, scores within
+    :data:`SCORE_TOLERANCE`, mask IoU at least :data:`MASK_IOU`. Low-scored
+    detections are left out: they come from proposals of near-equal objectness,
+    which float rounding between two runtimes may rank either way.
+
+    Returns:
+        How many detections were compared.
+    """
+    ours = {key: torch.as_tensor(predicted[key]) for key in ('bboxes', 'scores', 'labels', 'masks')}
+    theirs = {key: getattr(expected, key).cpu() for key in ('bboxes', 'scores', 'labels', 'masks')}
+    compared = 0
+    for first, second in ((ours, theirs), (theirs, ours)):
+        top = torch.nonzero(first['scores'] >= min_score).flatten()[:TOP_K]
+        for index in top.tolist():
+            ious = box_iou(first['bboxes'][index : index + 1].float(), second['bboxes'].float())[0]
+            candidates = torch.nonzero((ious > BOX_IOU) & (second['labels'] == first['labels'][index])).flatten()
+            assert len(candidates) > 0, f'no twin for detection {index} (score {float(first["scores"][index]):.3f})'
+            twin = int(candidates[0])
+            assert abs(float(first['scores'][index]) - float(second['scores'][twin])) <= SCORE_TOLERANCE
+            assert mask_iou(first['masks'][index].numpy(), second['masks'][twin].numpy()) >= MASK_IOU
+            compared += 1
+    return compared
 
 
 def slim_cascade_config() -> Config:
@@ -74,11 +92,14 @@ def test_mask_rcnn_graph_matches_mmdet_on_the_demo_images(trained_detector: dict
 
     cfg = Config.fromfile(str(trained_detector['config']))
     model = init_model(cfg, str(trained_detector['checkpoint']))
-    path = export_onnx(model, ExportSpec('detection', (96, 96)), tmp_path / 'mask_rcnn.onnx')
+    size = trained_detector['size']
+    path = export_onnx(model, ExportSpec('detection', (size, size)), tmp_path / 'mask_rcnn.onnx')
     runner, reference = OnnxModel(path, cfg, threads=1), hard_nms_reference(model)
+    compared = 0
     for image in sorted(trained_detector['val_dir'].glob('*.png')):
         expected = inference_detector(reference, str(image)).pred_instances
-        assert_top_detections_match(runner(image), expected, TOP_K)
+        compared += assert_top_detections_match(runner(image), expected, CONFIDENT)
+    assert compared > 0, f'the briefly trained detector scored nothing above {CONFIDENT}'
 
 
 def test_cascade_mask_rcnn_graph_matches_mmdet(images: list[Path], random_checkpoint, tmp_path: Path) -> None:
@@ -90,7 +111,8 @@ def test_cascade_mask_rcnn_graph_matches_mmdet(images: list[Path], random_checkp
     path = export_onnx(model, ExportSpec('detection', (128, 128)), tmp_path / 'cascade.onnx')
     runner, reference = OnnxModel(path, cfg, threads=1), hard_nms_reference(model)
     expected = inference_detector(reference, str(images[0])).pred_instances
-    assert_top_detections_match(runner(images[0]), expected, TOP_K)
+    # Random weights: every score is low, so the top ones are compared whatever they are.
+    assert assert_top_detections_match(runner(images[0]), expected, float(expected.scores[TOP_K - 1])) > 0
 
 
 def test_detector_graph_has_only_standard_onnx_ops(trained_detector: dict, tmp_path: Path) -> None:
@@ -98,16 +120,17 @@ def test_detector_graph_has_only_standard_onnx_ops(trained_detector: dict, tmp_p
 
     cfg = Config.fromfile(str(trained_detector['config']))
     model = init_model(cfg, str(trained_detector['checkpoint']))
-    path = export_onnx(model, ExportSpec('detection', (96, 96), fp16=True), tmp_path / 'det16.onnx')
+    size = trained_detector['size']
+    path = export_onnx(model, ExportSpec('detection', (size, size), fp16=True), tmp_path / 'det16.onnx')
     graph = onnx.load(str(path))
     onnx.checker.check_model(graph, full_check=True)
     assert {opset.domain for opset in graph.opset_import} <= {'', 'ai.onnx'}
     ops = {node.op_type for node in graph.graph.node}
     assert {'RoiAlign', 'NonMaxSuppression'} <= ops
-    black = np.zeros((96, 96, 3), np.uint8)
+    black = np.zeros((size, size, 3), np.uint8)
     from PIL import Image
 
     Image.fromarray(black).save(tmp_path / 'black.png')
     result = OnnxModel(path, cfg, threads=1)(tmp_path / 'black.png')  # nothing to detect: empty outputs, no error
-    assert result['masks'].shape[1:] == (96, 96)
+    assert result['masks'].shape[1:] == (size, size)
     assert all(np.isfinite(result[key]).all() for key in ('bboxes', 'scores'))

@@ -37,7 +37,7 @@ def test_trained_detector_goes_through_infer_and_export(
         assert (out / prediction['vis']).is_file()
         for instance in prediction['instances']:
             mask = mask_utils.decode({**instance['mask'], 'counts': instance['mask']['counts'].encode()})
-            assert mask.shape == (96, 96) and instance['score'] >= SCORE_THRESHOLD
+            assert mask.shape == (trained_detector['size'],) * 2 and instance['score'] >= SCORE_THRESHOLD
             assert instance['class'] == result['classes'][instance['label']]
 
     onnx_file = tmp_path / 'detector.onnx'
