@@ -73,11 +73,16 @@ def preserved_random_state(cuda: bool = True) -> Iterator[None]:
     Args:
         cuda: Preserve the CUDA generators too. Defaults to True.
     """
-    state = get_random_state(cuda)
+    python, numpy, cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()  # native: no conversion
+    devices = torch.cuda.get_rng_state_all() if cuda and torch.cuda.is_available() else None
     try:
         yield
     finally:
-        set_random_state(state)
+        random.setstate(python)
+        np.random.set_state(numpy)
+        torch.set_rng_state(cpu)
+        if devices is not None:
+            torch.cuda.set_rng_state_all(devices)
 
 
 def gather_random_states() -> list[dict]:
