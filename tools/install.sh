@@ -3,34 +3,61 @@
 #
 # Installs into the active virtual environment, or creates .venv/ at the
 # repository root: torch + torchvision, mmcv built from source with its ops,
-# MinkowskiEngine (CPU build, optional), the OpenMMLab stack and this package
-# in editable mode with its test extras. Built wheels are cached outside the
-# repository (CONVNEXT_WHEEL_CACHE, default ~/.cache/convnext-wheels), so a
-# second run only installs them.
+# MinkowskiEngine (optional), the OpenMMLab stack and this package in editable
+# mode with its test extras. Built wheels are cached outside the repository
+# (CONVNEXT_WHEEL_CACHE, default ~/.cache/convnext-wheels), so a second run
+# only installs them.
 #
-# Usage: bash tools/install.sh [--no-minkowski] [--python PYTHON]
+# mmcv's ops and MinkowskiEngine are built for the CPU, or with CUDA for the
+# architectures of the GPUs nvidia-smi reports. --cuda [ARCHS] builds with CUDA
+# on any machine, for ARCHS (TORCH_CUDA_ARCH_LIST syntax; default "8.0;9.0+PTX":
+# A100, H100/H200 and PTX for newer GPUs); --cpu never does. The compiler comes
+# as registry wheels matching torch.version.cuda (requirements/cuda-<version>.txt,
+# tools/cuda_toolkit.py) or is an installed toolkit of the same major version.
+# CUDA wheels are cached per CUDA version and arch list, in
+# CONVNEXT_WHEEL_CACHE/cuda<version>-arch<archs>/. A CUDA build compiles in
+# CONVNEXT_BUILD_DIR/cuda<version>-arch<archs>/ (default ~/.cache/convnext-build),
+# kept until its wheel exists: an interrupted build resumes where it stopped
+# when run again with the same environment.
+#
+# Usage: bash tools/install.sh [--cuda [ARCHS] | --cpu] [--no-minkowski] [--python PYTHON]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${CONVNEXT_WHEEL_CACHE:-$HOME/.cache/convnext-wheels}
+BUILD_ROOT=${CONVNEXT_BUILD_DIR:-$HOME/.cache/convnext-build}
 PYTHON=${PYTHON:-python3}
 WITH_MINKOWSKI=1
 MMCV_VERSION=2.1.0
 ME_VERSION=0.5.4
+TARGET=auto    # cpu, cuda, or auto: cuda when nvidia-smi reports a GPU
+CUDA_ARCHS=""  # TORCH_CUDA_ARCH_LIST of a CUDA build
 
+BAD_INPUT=0
+bad_input() { BAD_INPUT=1; exit 2; }  # bad_input: stop; the one-line reason is already printed
+usage_error() { echo "install.sh: $1" >&2; bad_input; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-minkowski) WITH_MINKOWSKI=0 ;;
     --python) PYTHON=$2; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) echo "install.sh: unknown option '$1' (expected --no-minkowski or --python PYTHON)" >&2; exit 2 ;;
+    --cpu) [ "$TARGET" = cuda ] && usage_error "--cpu and --cuda exclude each other"; TARGET=cpu ;;
+    --cuda)
+      [ "$TARGET" = cpu ] && usage_error "--cpu and --cuda exclude each other"
+      TARGET=cuda CUDA_ARCHS=default
+      if [ $# -gt 1 ] && [ "${2#-}" = "$2" ]; then CUDA_ARCHS=$2; shift; fi ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    *) usage_error "unknown option '$1' (expected --cuda [ARCHS], --cpu, --no-minkowski or --python PYTHON)" ;;
   esac
   shift
 done
+# A malformed arch list stops here, before anything is installed.
+if [ "$TARGET" = cuda ]; then
+  CUDA_ARCHS=$("$PYTHON" "$ROOT/tools/cuda_toolkit.py" archs "$CUDA_ARCHS") || bad_input
+fi
 
 STEP=""
 step() { STEP=$1; echo "==> [install] $STEP"; }
-trap 'rc=$?; [ $rc -ne 0 ] && echo "install.sh: FAILED at step: $STEP (exit $rc)" >&2' EXIT
+trap 'rc=$?; [ $rc -ne 0 ] && [ $BAD_INPUT = 0 ] && echo "install.sh: FAILED at step: $STEP (exit $rc)" >&2' EXIT
 
 step "virtual environment"
 if [ -n "${VIRTUAL_ENV:-}" ]; then
@@ -43,8 +70,22 @@ PY=$VENV/bin/python
 PIP=("$PY" -m pip --disable-pip-version-check)
 mkdir -p "$CACHE"
 
-installed() {  # installed DIST VERSION -> 0 when that exact version is present
-  [ "$("$PY" -c "import importlib.metadata as m; print(m.version('$1'))" 2>/dev/null)" = "$2" ]
+installed() {  # installed DIST VERSION -> 0 when that exact version is present (CUDA: installed from $WHEELS)
+  if [ "$TARGET" = cuda ]; then
+    "$PY" - "$1" "$2" "$WHEELS" <<'PYEOF'
+import importlib.metadata as m, json, pathlib, sys, urllib.parse
+name, version, folder = sys.argv[1:]
+try:
+    dist = m.distribution(name)
+except m.PackageNotFoundError:
+    sys.exit(1)
+url = json.loads(dist.read_text('direct_url.json') or '{}').get('url', '')
+origin = pathlib.Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)).parent
+sys.exit(0 if dist.version == version and origin == pathlib.Path(folder).resolve() else 1)
+PYEOF
+  else
+    [ "$("$PY" -c "import importlib.metadata as m; print(m.version('$1'))" 2>/dev/null)" = "$2" ]
+  fi
 }
 
 step "pip"
@@ -59,9 +100,9 @@ build_tools() {
     "${PIP[@]}" install -q --target "$BUILD_TOOLS" -r "$ROOT/requirements/build.txt"
   fi
 }
-build_env() {  # build_env CMD...: run CMD with the build tools first on the paths
+build_env() {  # build_env CMD...: run CMD with the build tools first on the paths and the target's settings
   PYTHONPATH="$BUILD_TOOLS${PYTHONPATH:+:$PYTHONPATH}" PATH="$BUILD_TOOLS/bin:$PATH" \
-    MAX_JOBS=${MAX_JOBS:-$(nproc)} "$@"
+    MAX_JOBS=${MAX_JOBS:-$(nproc)} env "${BUILD_ENV[@]}" "$@"
 }
 fetch_sdist() {  # fetch_sdist NAME VERSION DEST: the sdist from the index, sha256-checked
   "$PY" - "$@" <<'PYEOF'
@@ -88,32 +129,86 @@ PYEOF
 step "torch and torchvision"
 "${PIP[@]}" install -q -r "$ROOT/requirements/runtime.txt"
 
-build_mmcv() {
-  local src
-  src=$(mktemp -d)
-  build_tools
-  tar -xzf "$(fetch_sdist mmcv "$MMCV_VERSION" "$src")" -C "$src"
-  # torch 2.14's headers need C++20; mmcv hard-codes c++14/c++17.
-  sed -i -e 's/-std=c++14/-std=c++20/g' -e 's/-std=c++17/-std=c++20/g' "$src/mmcv-$MMCV_VERSION/setup.py"
-  (cd "$src/mmcv-$MMCV_VERSION" &&
-    MMCV_WITH_OPS=1 build_env "${PIP[@]}" wheel -q --no-build-isolation --no-deps -w "$CACHE" .)
-  rm -rf "$src"
+if [ "$TARGET" = auto ]; then  # nvidia-smi's GPUs (torch.cuda where the driver is too old to say)
+  if command -v nvidia-smi >/dev/null 2>&1 || [ -e /dev/nvidiactl ]; then
+    CUDA_ARCHS=$("$PY" "$ROOT/tools/cuda_toolkit.py" detect)
+  fi
+  if [ -n "$CUDA_ARCHS" ]; then TARGET=cuda; else TARGET=cpu; fi
+fi
+WHEELS=$CACHE
+# A CPU build must not see a GPU: mmcv and MinkowskiEngine switch to CUDA when torch.cuda.is_available().
+BUILD_ENV=(CUDA_VISIBLE_DEVICES=)
+TOOLKIT=""
+ME_TARGET=--cpu_only
+if [ "$TARGET" = cuda ]; then
+  step "CUDA build plan for TORCH_CUDA_ARCH_LIST=$CUDA_ARCHS"
+  PLAN=$("$PY" "$ROOT/tools/cuda_toolkit.py" plan "$CUDA_ARCHS") || bad_input
+  read -r CUDA_VERSION CUDA_ARCHS <<<"$PLAN"
+  WHEELS=$CACHE/cuda$CUDA_VERSION-arch${CUDA_ARCHS//;/-}
+  ME_TARGET=--force_cuda
+  echo "CUDA $CUDA_VERSION (torch.version.cuda), wheels cached in $WHEELS"
+fi
+mkdir -p "$WHEELS"
+
+cuda_toolkit() {  # CUDA_HOME for the build, its nvcc checked against the archs before anything compiles
+  if [ -z "$TOOLKIT" ]; then
+    TOOLKIT=$("$PY" "$ROOT/tools/cuda_toolkit.py" toolkit "$CUDA_ARCHS" "$CACHE") || bad_input
+    BUILD_ENV=(CUDA_HOME="$TOOLKIT" TORCH_CUDA_ARCH_LIST="$CUDA_ARCHS" FORCE_CUDA=1)
+    echo "CUDA_HOME=$TOOLKIT"
+  fi
 }
 
-step "mmcv $MMCV_VERSION with compiled ops"
+SRC=""
+unpack() {  # unpack NAME VERSION: SRC = the unpacked sdist; a CUDA build's is persistent and reused (resumed)
+  local parent
+  if [ "$TARGET" = cuda ]; then
+    parent=$BUILD_ROOT/${WHEELS##*/}
+    mkdir -p "$parent"
+  else
+    parent=$(mktemp -d)
+  fi
+  SRC=$(find "$parent" -maxdepth 1 -type d -iname "$1-$2")
+  if [ -z "$SRC" ]; then  # unpacked aside, then moved: an interrupted unpack is never resumed
+    local fresh
+    fresh=$(mktemp -d "$parent/.unpack.XXXXXX")
+    tar -xzf "$(fetch_sdist "$1" "$2" "$fresh")" -C "$fresh"
+    mv "$(find "$fresh" -maxdepth 1 -type d -iname "$1-$2")" "$parent/"
+    rm -rf "$fresh"
+    SRC=$(find "$parent" -maxdepth 1 -type d -iname "$1-$2")
+  else
+    echo "resuming the build in $SRC"
+  fi
+}
+built() {  # built: the wheel is in the cache, the sources and objects can go
+  if [ "$TARGET" = cuda ]; then rm -rf "$SRC"; else rm -rf "$(dirname "$SRC")"; fi
+}
+
+build_mmcv() {
+  build_tools
+  [ "$TARGET" = cuda ] && cuda_toolkit
+  unpack mmcv "$MMCV_VERSION"
+  # torch 2.14's headers need C++20; mmcv hard-codes c++14/c++17.
+  sed -i -e 's/-std=c++14/-std=c++20/g' -e 's/-std=c++17/-std=c++20/g' "$SRC/setup.py"
+  # CUDA 13 / CCCL 3 fixes, each naming the error it fixes: SOURCE_PATCHES in tools/cuda_toolkit.py.
+  [ "$TARGET" = cuda ] && "$PY" "$ROOT/tools/cuda_toolkit.py" patch mmcv "$SRC"
+  (cd "$SRC" && MMCV_WITH_OPS=1 build_env "${PIP[@]}" wheel -q --no-build-isolation --no-deps -w "$WHEELS" .)
+  built
+}
+
+MMCV_STEP="mmcv $MMCV_VERSION with compiled ops"
+[ "$TARGET" = cuda ] && MMCV_STEP="mmcv $MMCV_VERSION with CUDA ops"
+step "$MMCV_STEP"
 if ! installed mmcv "$MMCV_VERSION"; then
-  ls "$CACHE"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1 || build_mmcv
-  "${PIP[@]}" install -q --no-deps "$CACHE"/mmcv-"$MMCV_VERSION"-*.whl
+  if ! ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1; then build_mmcv; fi
+  "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl
 fi
 
 build_minkowski() {
-  local src dir
-  src=$(mktemp -d)
   build_tools
-  tar -xzf "$(fetch_sdist MinkowskiEngine "$ME_VERSION" "$src")" -C "$src"
-  dir=$(find "$src" -maxdepth 1 -type d -iname "minkowskiengine-$ME_VERSION")
+  [ "$TARGET" = cuda ] && cuda_toolkit
+  unpack MinkowskiEngine "$ME_VERSION"
   # Python 3.10 removed the ABC aliases in `collections` (e.g. Sequence): import them from collections.abc.
-  "$PY" - "$dir" <<'PYEOF'
+  "$PY" - "$SRC" <<'PYEOF'
 import collections.abc, pathlib, re, sys
 abcs = set(collections.abc.__all__)
 def split(match):
@@ -130,9 +225,9 @@ for path in pathlib.Path(sys.argv[1]).rglob('*.py'):
     if fixed != text:
         path.write_text(fixed)
 PYEOF
-  (cd "$dir" && build_env "$PY" setup.py -q bdist_wheel --cpu_only --blas=openblas &&
-    cp dist/*.whl "$CACHE"/)
-  rm -rf "$src"
+  [ "$TARGET" = cuda ] && "$PY" "$ROOT/tools/cuda_toolkit.py" patch minkowski "$SRC"
+  (cd "$SRC" && build_env "$PY" setup.py -q bdist_wheel "$ME_TARGET" --blas=openblas && cp dist/*.whl "$WHEELS"/)
+  built
 }
 
 if [ "$WITH_MINKOWSKI" = 1 ]; then
@@ -144,10 +239,10 @@ if [ "$WITH_MINKOWSKI" = 1 ]; then
       sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev >/dev/null
     fi
   fi
-  step "MinkowskiEngine $ME_VERSION (CPU build)"
+  step "MinkowskiEngine $ME_VERSION (${TARGET^^} build)"
   if ! installed MinkowskiEngine "$ME_VERSION"; then
-    ls "$CACHE"/MinkowskiEngine-"$ME_VERSION"-*.whl >/dev/null 2>&1 || build_minkowski
-    "${PIP[@]}" install -q --no-deps "$CACHE"/MinkowskiEngine-"$ME_VERSION"-*.whl
+    if ! ls "$WHEELS"/MinkowskiEngine-"$ME_VERSION"-*.whl >/dev/null 2>&1; then build_minkowski; fi
+    "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEELS"/MinkowskiEngine-"$ME_VERSION"-*.whl
   fi
 fi
 
@@ -161,6 +256,13 @@ step "import check"
 "$PY" -c "import convnext, mmcv.ops, mmdet, mmseg, mmpretrain; print('convnext', convnext.__version__, '| mmcv', mmcv.__version__)"
 if [ "$WITH_MINKOWSKI" = 1 ]; then
   "$PY" -c "import MinkowskiEngine as ME; print('MinkowskiEngine', ME.__version__)"
+fi
+if [ "$TARGET" = cuda ]; then
+  "$PY" -c "from mmcv.ops import get_compiling_cuda_version as v; print('mmcv ops compiled for CUDA', v())"
+  if [ "$WITH_MINKOWSKI" = 1 ]; then
+    "$PY" -c "import MinkowskiEngine as ME; print('MinkowskiEngine with CUDA', ME.is_cuda_available())"
+  fi
+  echo "check the device code with: $PY tools/check_cuda_build.py --archs '$CUDA_ARCHS'"
 fi
 STEP=""
 echo "==> [install] done: $VENV"
