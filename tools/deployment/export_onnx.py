@@ -201,16 +201,15 @@ def check_export(
 
 
 def benchmark(model: torch.nn.Module, spec: ExportSpec, out: Path, example: torch.Tensor, iters: int, threads) -> None:
-    """Times PyTorch eager and onnxruntime on the CPU on the same input, side by side, and prints a table row."""
+    """Times PyTorch eager and onnxruntime on the CPU on the same input, alternating, and prints a table row."""
     session = create_session(out, threads)
     graph = build_graph(model.cpu(), ExportSpec(spec.task, spec.shape, fp16=False))
     feed = {'inputs': example.numpy()}
     with torch.no_grad():
-        torch_ms = _median_ms(lambda: graph(example), iters)
-    ort_ms = _median_ms(lambda: session.run(None, feed), iters)
+        torch_ms, ort_ms = _alternating_median_ms([lambda: graph(example), lambda: session.run(None, feed)], iters)
     print(
         f'{cpu_description()}; threads: PyTorch {torch.get_num_threads()}, onnxruntime '
-        f'{threads or "default"}; median of {iters} runs after {BENCHMARK_WARMUP} warm-up'
+        f'{threads or "default"}; median of {iters} alternating runs each after {BENCHMARK_WARMUP} warm-up'
     )
     print('| model | input | PyTorch eager (ms) | onnxruntime (ms) | speed-up |')
     print('| --- | --- | --- | --- | --- |')
@@ -220,16 +219,21 @@ def benchmark(model: torch.nn.Module, spec: ExportSpec, out: Path, example: torc
     )
 
 
-def _median_ms(step, iters: int) -> float:
-    """Median wall time of ``step()`` in milliseconds over ``iters`` runs after the warm-up."""
+def _alternating_median_ms(steps: list, iters: int) -> list[float]:
+    """Median wall time in milliseconds of each of ``steps`` over ``iters`` rounds that run them in turn.
+
+    Alternating keeps a change in machine load from favouring the one timed last.
+    """
     for _ in range(BENCHMARK_WARMUP):
-        step()
-    times = []
+        for step in steps:
+            step()
+    times: list[list[float]] = [[] for _ in steps]
     for _ in range(iters):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+        for step, record in zip(steps, times, strict=True):
+            start = time.perf_counter()
+            step()
+            record.append(time.perf_counter() - start)
+    return [1000 * statistics.median(record) for record in times]
 
 
 if __name__ == '__main__':
