@@ -23,6 +23,9 @@ LN_EPS = 1e-6
 GRN_EPS = 1e-6
 """Epsilon added to the channel mean in GRN's denominator (official value)."""
 
+GRN_MIN_SQUARED_SUM = torch.finfo(torch.float32).tiny
+"""Floor of GRN's squared norms before the square root (smallest normal float32): finite gradients at zero."""
+
 
 def layer_norm(
     x: torch.Tensor,
@@ -75,8 +78,15 @@ class LayerNorm2d(nn.LayerNorm):
         return x.permute(0, 3, 1, 2)
 
 
-def grn_scale(gx: torch.Tensor, eps: float = GRN_EPS) -> torch.Tensor:
-    """GRN's normalised response ``Nx = Gx / (mean_C(Gx) + eps)`` of per-channel L2 norms ``Gx`` ``(..., C)``."""
+def grn_scale(squared_sums: torch.Tensor, eps: float = GRN_EPS) -> torch.Tensor:
+    """GRN's normalised response ``Nx = Gx / (mean_C(Gx) + eps)`` from per-channel squared sums ``(..., C)``.
+
+    ``Gx = sqrt(sum x^2)``, the squared sums floored at the smallest normal
+    float32 so the gradient of a channel that is zero everywhere is 0 (as
+    ``torch.norm``'s), not NaN. Summing squares then taking the root is as
+    fast as ``vector_norm`` forward and about twice as fast backward on the CPU.
+    """
+    gx = squared_sums.clamp_min(GRN_MIN_SQUARED_SUM).sqrt()
     return gx / (gx.mean(dim=-1, keepdim=True) + eps)
 
 
@@ -99,14 +109,45 @@ def grn_apply(x: torch.Tensor, nx: torch.Tensor, gamma: torch.Tensor, beta: torc
 def grn(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float = GRN_EPS) -> torch.Tensor:
     """Global Response Normalization of channels-last maps ``(N, H, W, C)``, statistics in float32.
 
-    ``Gx = ||X||_2`` over ``H, W`` per sample and channel (ConvNeXt V2 paper,
-    Sec. 3.2, Eq. 1-3; official ``models/utils.py`` ``GRN``).
+    ``Gx = ||X||_2`` over ``H, W`` per sample and channel, ``Nx = Gx /
+    (mean_C(Gx) + eps)``, ``out = gamma * (X * Nx) + beta + X`` (ConvNeXt V2
+    paper, Sec. 3.2, Eq. 1-3; official ``models/utils.py`` ``GRN``).
 
     Returns:
         ``(N, H, W, C)`` in ``x``'s dtype.
     """
-    gx = torch.linalg.vector_norm(x.float(), dim=(1, 2), keepdim=True)  # (N, 1, 1, C)
-    return grn_apply(x, grn_scale(gx, eps), gamma, beta)
+    squared_sums = x.float().square().sum(dim=(1, 2), keepdim=True)  # (N, 1, 1, C)
+    return grn_apply(x, grn_scale(squared_sums, eps), gamma, beta)
+
+
+def grn_rows(
+    rows: torch.Tensor,
+    sample_idx: torch.Tensor,
+    num_samples: int,
+    gamma: torch.Tensor,
+    beta: torch.Tensor,
+    eps: float = GRN_EPS,
+) -> torch.Tensor:
+    """:func:`grn` on the rows ``(M, C)`` of several samples, statistics per sample over its rows.
+
+    The same function as :func:`grn` on maps that are zero at every position
+    without a row (FCMAE's removed patches): the dense and sparse FCMAE
+    encoders keep only the visible positions.
+
+    Args:
+        rows: Features ``(M, C)``.
+        sample_idx: Sample ``(M,)`` of each row, in ``[0, num_samples)``.
+        num_samples: Number of samples ``N``.
+        gamma: Scale, any shape with ``C`` elements.
+        beta: Shift, any shape with ``C`` elements.
+        eps: Added to the channel mean of ``Gx``. Defaults to 1e-6.
+
+    Returns:
+        ``(M, C)`` in ``rows``' dtype.
+    """
+    squares = rows.float().square()
+    squared_sums = squares.new_zeros(num_samples, rows.shape[-1]).index_add(0, sample_idx, squares)  # (N, C)
+    return grn_apply(rows, grn_scale(squared_sums, eps)[sample_idx], gamma, beta)
 
 
 class GRN(nn.Module):
@@ -118,7 +159,8 @@ class GRN(nn.Module):
     for half-precision input, returned in the input's dtype. ``gamma`` and
     ``beta`` start at zero, so the layer starts as the identity. Positions
     that must not contribute to the statistics (FCMAE's removed patches) must
-    be zero in ``X``.
+    be zero in ``X``, or left out: given ``sample_idx``, the input is the rows
+    ``(M, C)`` of ``num_samples`` samples (:func:`grn_rows`).
 
     Args:
         num_channels: Number of channels ``C``.
@@ -132,15 +174,54 @@ class GRN(nn.Module):
         self.gamma = nn.Parameter(torch.zeros(1, 1, 1, num_channels))
         self.beta = nn.Parameter(torch.zeros(1, 1, 1, num_channels))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Applies GRN to ``x`` of shape ``(N, H, W, C)``; returns the same shape and dtype."""
-        return grn(x, self.gamma, self.beta, self.eps)
+    def forward(
+        self, x: torch.Tensor, sample_idx: torch.Tensor | None = None, num_samples: int | None = None
+    ) -> torch.Tensor:
+        """GRN of maps ``x`` ``(N, H, W, C)``, or of rows ``x`` ``(M, C)`` of samples ``sample_idx`` ``(M,)``.
+
+        Returns:
+            ``x``'s shape and dtype.
+        """
+        if sample_idx is None:
+            return grn(x, self.gamma, self.beta, self.eps)
+        return grn_rows(x, sample_idx, num_samples, self.gamma, self.beta, self.eps)
+
+
+def drop_path(
+    x: torch.Tensor,
+    drop_prob: float = 0.0,
+    training: bool = False,
+    sample_idx: torch.Tensor | None = None,
+    num_samples: int | None = None,
+) -> torch.Tensor:
+    """Stochastic depth (timm ``layers/drop.py`` ``drop_path``): drops whole samples of a residual branch.
+
+    Kept samples are scaled by ``1 / (1 - drop_prob)``.
+
+    Args:
+        x: A branch ``(N, ...)``, or rows ``(M, ...)`` of samples ``sample_idx``.
+        drop_prob: Probability of dropping a sample. Defaults to 0.
+        training: Identity unless True. Defaults to False.
+        sample_idx: Sample ``(M,)`` of each row of ``x``; None: sample ``i`` is ``x[i]``. Defaults to None.
+        num_samples: Number of samples ``N`` when ``sample_idx`` is given. Defaults to None.
+
+    Returns:
+        ``x``'s shape.
+    """
+    if drop_prob == 0.0 or not training:
+        return x
+    keep_prob = 1.0 - drop_prob
+    keep = x.new_empty(x.shape[0] if sample_idx is None else num_samples).bernoulli_(keep_prob).div_(keep_prob)
+    if sample_idx is not None:
+        keep = keep[sample_idx]
+    return x * keep.reshape(-1, *(1,) * (x.dim() - 1))
 
 
 class DropPath(nn.Module):
-    """Stochastic depth: zeroes whole samples of a residual branch.
+    """Stochastic depth (:func:`drop_path`): zeroes whole samples of a residual branch in training mode.
 
-    Kept samples are scaled by ``1 / (1 - drop_prob)``, as in timm and mmcv.
+    Kept samples are scaled by ``1 / (1 - drop_prob)``, as in timm and mmcv;
+    ``drop_prob=0`` is the identity.
 
     Args:
         drop_prob: Probability of dropping a sample's branch. Defaults to 0.
@@ -152,14 +233,11 @@ class DropPath(nn.Module):
             raise ValueError(f'drop_prob must be in [0, 1), got {drop_prob}')
         self.drop_prob = drop_prob
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Drops samples of ``x`` of shape ``(N, ...)`` in training mode."""
-        if self.drop_prob == 0.0 or not self.training:
-            return x
-        keep_prob = 1.0 - self.drop_prob
-        shape = (x.shape[0],) + (1,) * (x.dim() - 1)
-        keep = x.new_empty(shape).bernoulli_(keep_prob).div_(keep_prob)
-        return x * keep
+    def forward(
+        self, x: torch.Tensor, sample_idx: torch.Tensor | None = None, num_samples: int | None = None
+    ) -> torch.Tensor:
+        """Drops samples of ``x`` ``(N, ...)``, or of rows ``x`` ``(M, ...)`` of samples ``sample_idx`` ``(M,)``."""
+        return drop_path(x, self.drop_prob, self.training, sample_idx, num_samples)
 
     def extra_repr(self) -> str:
         return f'drop_prob={self.drop_prob}'

@@ -92,19 +92,45 @@ class ConvNeXtBlock(nn.Module):
         self.gamma = (
             nn.Parameter(torch.full((channels,), float(layer_scale_init_value))) if layer_scale_init_value > 0 else None
         )
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = DropPath(drop_path)  # the identity when 0; takes rows too (FCMAE encoders)
         self.with_cp = with_cp
+
+    def pointwise(
+        self,
+        x: torch.Tensor,
+        sample_idx: torch.Tensor | None = None,
+        num_samples: int | None = None,
+        visible: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The per-position layers: norm, pwconv1, act, [grn], pwconv2, [gamma scale].
+
+        The FCMAE encoders run these on the visible positions only.
+
+        Args:
+            x: Channels-last maps ``(N, H, W, C)``, or rows ``(M, C)`` of samples ``sample_idx``.
+            sample_idx: Sample ``(M,)`` of each row; GRN then takes per-sample statistics over the
+                rows. Defaults to None (maps).
+            num_samples: Number of samples ``N`` with ``sample_idx``. Defaults to None.
+            visible: Map ``(N, H, W, 1)``, 1 at visible positions: GRN's input is zeroed elsewhere
+                (masked-dense FCMAE). Defaults to None.
+
+        Returns:
+            ``(N, H, W, C)`` or ``(M, C)``.
+        """
+        x = self.act(self.pwconv1(self.norm(x)))  # (..., 4C)
+        if self.grn is not None:
+            if visible is not None:
+                x = x * visible
+            x = self.grn(x) if sample_idx is None else self.grn(x, sample_idx, num_samples)
+        x = self.pwconv2(x)  # (..., C)
+        if self.gamma is not None:
+            x = x * self.gamma
+        return x
 
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         """The residual branch: ``(N, C, H, W)`` to ``(N, C, H, W)`` (channels-last memory for channels-last input)."""
         x = self.dwconv(x).permute(0, 2, 3, 1)  # (N, H, W, C): a view when channels-last
-        x = self.act(self.pwconv1(self.norm(x)))  # (N, H, W, 4C)
-        if self.grn is not None:
-            x = self.grn(x)
-        x = self.pwconv2(x)  # (N, H, W, C)
-        if self.gamma is not None:
-            x = x * self.gamma
-        return x.permute(0, 3, 1, 2)
+        return self.pointwise(x).permute(0, 3, 1, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Maps ``(N, C, H, W)`` to ``(N, C, H, W)``: ``x + drop_path(residual(x))``."""

@@ -54,7 +54,7 @@ PLAIN_TYPES: dict[str, tuple[type, ...]] = {
     'act': (nn.GELU,),
     'grn': (GRN, type(None)),
     'pwconv2': (nn.Linear,),
-    'drop_path': (DropPath, nn.Identity),
+    'drop_path': (DropPath,),
 }
 """The exact classes the block builds for each submodule; anything else takes the reference path."""
 
@@ -112,9 +112,9 @@ def plain_modules(block: 'ConvNeXtBlock') -> bool:
 def standard_ops_required() -> bool:
     """Whether a tracer, compiler, exporter, dispatch mode or function mode must see standard ops."""
     return (
-        torch.jit.is_tracing()
+        torch.compiler.is_compiling()  # first: dynamo constant-folds it, the rest is then never traced
+        or torch.jit.is_tracing()
         or torch.jit.is_scripting()
-        or torch.compiler.is_compiling()
         or is_in_torch_dispatch_mode()
         or torch._C._is_torch_function_mode_enabled()
     )
@@ -130,10 +130,11 @@ def fused_inference_applies(block: 'ConvNeXtBlock', x: torch.Tensor) -> bool:
         return False
     if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in block.parameters())):
         return False
-    if block.training and isinstance(block.drop_path, DropPath) and block.drop_path.drop_prob > 0:
+    if not plain_modules(block) or (block.training and block.drop_path.drop_prob > 0):
         return False
-    weights = (block.pwconv1.weight, block.pwconv2.weight)
-    return all(w.dtype == torch.float32 and w.device.type == 'cpu' for w in weights) and plain_modules(block)
+    return all(
+        w.dtype == torch.float32 and w.device.type == 'cpu' for w in (block.pwconv1.weight, block.pwconv2.weight)
+    )
 
 
 def fused_inference(block: 'ConvNeXtBlock', x: torch.Tensor) -> torch.Tensor:
