@@ -77,7 +77,7 @@ def test_sigterm_and_resume_is_bit_identical(
     assert difference == 0
 
 
-def run_train_py(*args: str, timeout: int = 300) -> tuple[subprocess.CompletedProcess, float]:
+def run_train_py(*args: str, timeout: int = 900) -> tuple[subprocess.CompletedProcess, float]:
     """Runs tools/train.py in its own process group; returns the result and the time it ended."""
     python_path = os.pathsep.join(filter(None, [str(HELPERS), os.environ.get('PYTHONPATH')]))
     env = dict(os.environ, CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1', PYTHONPATH=python_path)

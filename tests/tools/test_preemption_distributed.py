@@ -33,7 +33,7 @@ WORLD_SIZE = 2
 BATCHES_PER_EPOCH = NUM_CLASSES * IMAGES_PER_CLASS // (CLS_BATCH_SIZE * WORLD_SIZE)
 STOP_ITERATION = BATCHES_PER_EPOCH + 1  # inside the second epoch
 FINAL = f'epoch_{CLS_EPOCHS}.pth'
-TIMEOUT = 300
+TIMEOUT = 900
 
 
 def free_port() -> int:
