@@ -129,7 +129,7 @@ def predict_batch(inferencer: Any, task: str, paths: list[str], vis_dir: Path, s
     """Runs the inferencer on ``paths``; draws each into ``vis_dir``; returns the data samples."""
     samples = []
     for data in inferencer.preprocess(paths, batch_size=len(paths)):
-        batch = data[1] if isinstance(data, tuple) else data  # mmdet yields (original inputs, batch)
+        batch = data[1] if task == 'detection' else data  # mmdet's DetInferencer yields [original inputs, batch]
         samples.extend(inferencer.forward(batch))
     if task == 'classification':
         inferencer.visualize(paths, samples, show_dir=str(vis_dir))
