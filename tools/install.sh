@@ -68,6 +68,7 @@ else
 fi
 PY=$VENV/bin/python
 PIP=("$PY" -m pip --disable-pip-version-check)
+PINS=(-c "$ROOT/requirements/constraints.txt")  # the exact versions the test suite runs on
 mkdir -p "$CACHE"
 
 installed() {  # installed DIST VERSION -> 0 when that exact version is present (CUDA: installed from $WHEELS)
@@ -127,7 +128,7 @@ PYEOF
 }
 
 step "torch and torchvision"
-"${PIP[@]}" install -q -r "$ROOT/requirements/runtime.txt"
+"${PIP[@]}" install -q "${PINS[@]}" -r "$ROOT/requirements/runtime.txt"
 
 if [ "$TARGET" = auto ]; then  # nvidia-smi's GPUs (torch.cuda where the driver is too old to say)
   if command -v nvidia-smi >/dev/null 2>&1 || [ -e /dev/nvidiactl ]; then
@@ -247,10 +248,10 @@ if [ "$WITH_MINKOWSKI" = 1 ]; then
 fi
 
 step "OpenMMLab stack (mmengine, mmdet, mmsegmentation, mmpretrain)"
-"${PIP[@]}" install -q -r "$ROOT/requirements/mminstall.txt"
+"${PIP[@]}" install -q "${PINS[@]}" -r "$ROOT/requirements/mminstall.txt"
 
 step "convnext (editable) with test extras"
-"${PIP[@]}" install -q --no-build-isolation -e "$ROOT[tests]"
+"${PIP[@]}" install -q "${PINS[@]}" --no-build-isolation -e "$ROOT[tests]"
 
 step "import check"
 "$PY" -c "import convnext, mmcv.ops, mmdet, mmseg, mmpretrain; print('convnext', convnext.__version__, '| mmcv', mmcv.__version__)"
