@@ -55,6 +55,14 @@ def test_environment_has_the_constrained_versions() -> None:
         assert req.specifier.contains(version, prereleases=True), f'{name} {version} installed, constraints say {req}'
 
 
+def test_install_script_installs_with_the_constraints() -> None:
+    script = (ROOT / 'tools' / 'install.sh').read_text()
+    steps = [line for line in script.splitlines() if 'install -q' in line and ('runtime.txt' in line or '-e ' in line)]
+    steps += [line for line in script.splitlines() if 'mminstall.txt' in line and 'install' in line]
+    assert len(steps) == 3 and 'requirements/constraints.txt' in script
+    assert all('PINS' in step or 'constraints.txt' in step for step in steps), steps
+
+
 def test_models_do_not_import_the_runner_side() -> None:
     code = (
         'import sys, convnext.models, convnext.exceptions; '
