@@ -2,25 +2,8 @@
 # cascade recipe (multi-scale 480-800 + crop, 4conv1fc GIoU heads, 36 epochs, steps 27/33) with the V2
 # optimiser: AdamW lr 1e-4, layer-wise decay 0.9 over 12 layers, drop path 0.4, fp16 (AMP on CUDA).
 # Not released officially. Batch size 16 = 8 GPUs x 2 images.
-_base_ = ['./_base_/det_cascade_mask_rcnn_4conv1fc_giou.py', './_base_/det_convnext_ms_crop_3x.py']
 
-pretrained = 'https://dl.fbaipublicfiles.com/convnext/convnextv2/pt_only/convnextv2_base_1k_224_fcmae.pt'
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='convnext.ConvNeXtV2',
-        arch='base',
-        out_indices=[0, 1, 2, 3],
-        drop_path_rate=0.4,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained),
-    ),
-    neck=dict(in_channels=[128, 256, 512, 1024]),
-)
-
-train_dataloader = dict(batch_size=2)
-optim_wrapper = dict(
-    type='AmpOptimWrapper',
-    paramwise_cfg=dict(decay_rate=0.9, decay_type='layer_wise', num_layers=12),
-    optimizer=dict(lr=1e-4),
-)
-auto_scale_lr = dict(base_batch_size=16)
+_base_ = ['_base_/models/cascade_mask_rcnn_convnextv2.py', '_base_/datasets/coco_ms.py', '_base_/schedules/coco_3x.py']
+backbone = dict(arch='base', drop_path_rate=0.4, init_cfg=dict(checkpoint={{_base_.weights.v2_base_fcmae}}))
+model = dict(backbone=backbone, neck=dict(in_channels=[128, 256, 512, 1024]))
+optim_wrapper = dict(optimizer=dict(lr=1e-4), paramwise_cfg=dict(decay_rate=0.9, num_layers=12))

@@ -2,27 +2,8 @@
 # Layer decay 'single' 0.9, drop path 0.1, label smoothing 0.2, mixup 0.0 / cutmix 0.0, weight decay 0.3, EMA 0.9999.
 # Minimum lr 1e-6 x each group's layer-decay scale (ConvNeXt-V2 min_lr x lr_scale; previously an absolute 1e-6).
 # Source: ConvNeXt V2 appendix Table 9.
-_base_ = ['./_base_/fcmae_finetune_in1k.py']
 
-pretrained = 'work_dirs/fcmae_convnextv2_a_800e_in1k/backbone.pth'
-model = dict(
-    backbone=dict(arch='atto', drop_path_rate=0.1, init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
-    head=dict(in_channels=320, loss=dict(label_smooth_val=0.2)),
-    train_cfg=dict(_delete_=True),  # no mixup, no cutmix
-)
-optim_wrapper = dict(
-    optimizer=dict(lr=0.0002 * 1024 / 256, weight_decay=0.3),
-    paramwise_cfg=dict(decay_rate=0.9, decay_type='single'),
-)
-param_scheduler = [
-    dict(
-        type='CosineAnnealingLR',
-        T_max=600,
-        eta_min_ratio=1e-6 / (0.0002 * 1024 / 256),
-        by_epoch=True,
-        begin=0,
-        end=600,
-        convert_to_iter_based=True,
-    ),
-]
-train_cfg = dict(max_epochs=600)
+_base_ = ['_base_/models/convnextv2_ft_afpn.py', '_base_/datasets/imagenet.py', '_base_/schedules/fcmae_ft_600e.py']
+backbone = dict(arch='atto', drop_path_rate=0.1, init_cfg=dict(checkpoint={{_base_.weights.v2_atto_fcmae_800e}}))
+model = dict(backbone=backbone, head=dict(in_channels=320), train_cfg=None)
+train_dataloader = dict(batch_size=32)  # 32 GPUs x 32 = 1024

@@ -5,28 +5,8 @@
 # (ConvNeXt-V2 min_lr x lr_scale; previously an absolute 1e-6). Source: ConvNeXt V2 appendix Table 11.
 # Starts from the 1600-epoch pretraining (fcmae_convnextv2_b_1600e_in1k.py), as facebookresearch/ConvNeXt-V2 TRAINING.md does for B
 # (previously 800).
-_base_ = ['./_base_/fcmae_finetune_in1k.py']
 
-pretrained = 'work_dirs/fcmae_convnextv2_b_1600e_in1k/backbone.pth'
-model = dict(
-    backbone=dict(arch='base', drop_path_rate=0.1, init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
-    head=dict(in_channels=1024, loss=dict(label_smooth_val=0.1)),
-    train_cfg=dict(augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]),
-)
-optim_wrapper = dict(
-    optimizer=dict(lr=0.000625 * 1024 / 256, weight_decay=0.05),
-    paramwise_cfg=dict(decay_rate=0.6, decay_type='group'),
-)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=20, convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=80,
-        eta_min_ratio=1e-6 / (0.000625 * 1024 / 256),
-        by_epoch=True,
-        begin=20,
-        end=100,
-        convert_to_iter_based=True,
-    ),
-]
-train_cfg = dict(max_epochs=100)
+_base_ = ['_base_/models/convnextv2_ft.py', '_base_/datasets/imagenet.py', '_base_/schedules/fcmae_ft_100e.py']
+backbone = dict(arch='base', drop_path_rate=0.1, init_cfg=dict(checkpoint={{_base_.weights.v2_base_fcmae_1600e}}))
+model = dict(backbone=backbone, head=dict(in_channels=1024))
+train_dataloader = dict(batch_size=32)  # 32 GPUs x 32 = 1024

@@ -9,39 +9,9 @@
 # The V2 tables give base lrs (lr = base lr x batch / 256, ConvNeXt-V2 main_finetune.py); the lr was 2.5e-5 until
 # this was fixed: 2x too low.
 # Batch: 512 (32 GPUs x 16). Source: ConvNeXt V2 paper, appendix Table 13.
-_base_ = [
-    './_base_/cls_recipe_convnext_ft.py',
-    './_base_/cls_data_in1k_384.py',
-    'mmpretrain::_base_/default_runtime.py',
-]
 
-model = dict(
-    backbone=dict(
-        type='convnext.ConvNeXtV2',
-        arch='large',
-        drop_path_rate=0.3,
-        layer_scale_init_value=0.0,
-        init_cfg=dict(type='Pretrained', checkpoint='work_dirs/convnextv2_l_fcmae-in1k-ft_90e_in22k/epoch_90.pth'),
-    ),
-    head=dict(in_channels=1536, num_classes=1000),
-)
-
-# Batch 512 = 32 GPUs x 16.
-train_dataloader = dict(batch_size=16)
-auto_scale_lr = dict(base_batch_size=512)
-
-optim_wrapper = dict(
-    optimizer=dict(lr=2.5e-5 * 512 / 256, weight_decay=1e-8), paramwise_cfg=dict(decay_rate=0.8, decay_type='group')
-)
-param_scheduler = [
-    dict(
-        type='CosineAnnealingLR',
-        eta_min_ratio=1e-6 / (2.5e-5 * 512 / 256),  # official min_lr 1e-6 (x each group's lr scale)
-        by_epoch=True,
-        begin=0,
-        end=30,
-        convert_to_iter_based=True,
-    ),
-]
-train_cfg = dict(by_epoch=True, max_epochs=30, val_interval=1)
+_base_ = ['_base_/models/convnextv2_ft.py', '_base_/datasets/imagenet_384.py', '_base_/schedules/imagenet_ft_30e.py']
+backbone = dict(arch='large', drop_path_rate=0.3, init_cfg=dict(checkpoint={{_base_.weights.v2_large_in22k}}))
+model = dict(backbone=backbone, head=dict(in_channels=1536), train_cfg=None)
+train_dataloader = dict(batch_size=16)  # 32 GPUs x 16 = 512
 custom_hooks = [dict(type='EMAHook', momentum=1e-4, priority='ABOVE_NORMAL')]  # EMA 0.9999

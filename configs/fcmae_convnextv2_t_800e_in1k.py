@@ -1,4 +1,5 @@
 # FCMAE pretraining, backbone ConvNeXt V2-Tiny, 800 epochs, batch 4096 (64 x 64 GPUs), ImageNet-1K.
-_base_ = ['./_base_/fcmae_pretrain_in1k.py']
 
+_base_ = ['_base_/models/fcmae_convnextv2.py', '_base_/datasets/imagenet_fcmae.py', '_base_/schedules/fcmae_800e.py']
 model = dict(backbone=dict(arch='tiny'))
+train_dataloader = dict(batch_size=64)  # 64 GPUs x 64 = 4096

@@ -1,15 +1,15 @@
-"""Demo: UperNet, ConvNeXt V2-Atto (random init), synthetic ADE20K-format data, 96x96 crops, on the CPU.
+# Demo: UperNet, ConvNeXt V2-Atto (random init), synthetic ADE20K-format data, 96x96 crops, on the CPU.
+#
+# Backbone ConvNeXtV2 arch 'atto' from scratch (nothing can be downloaded); UperNet and FCN heads narrowed to
+# 64 and 32 channels. Schedule: 400 iterations (60 warm-up, then poly), batch 4 on one process; AdamW lr 2e-3
+# without layer decay (decay_rate 1: a backbone trained from scratch learns at the full rate). Data: 5 classes,
+# 128x128 images written by ``tools/demos/synthetic_ade.py`` under ``data_root``, read by mmseg's
+# ``BaseSegDataset`` with ``reduce_zero_label=True`` as ADE20K is; tested on whole 128x128 images.
+# ``python tools/demo.py segmentation`` writes the data, then trains and tests with this config; the test
+# metric is mmseg's ``IoUMetric`` (mIoU).
 
-Backbone ConvNeXtV2 arch 'atto' from scratch (nothing can be downloaded); UperNet and FCN heads narrowed to
-64 and 32 channels. Schedule: 400 iterations (60 warm-up, then poly), batch 4 on one process; AdamW lr 2e-3
-without layer decay (decay_rate 1: a backbone trained from scratch learns at the full rate). Data: 5 classes,
-128x128 images written by ``tools/demos/synthetic_ade.py`` under ``data_root``, read by mmseg's
-``BaseSegDataset`` with ``reduce_zero_label=True`` as ADE20K is; tested on whole 128x128 images.
-``python tools/demo.py segmentation`` writes the data, then trains and tests with this config; the test
-metric is mmseg's ``IoUMetric`` (mIoU).
-"""
-
-_base_ = ['./_base_/seg_upernet_convnext_160k.py', './_base_/seg_ade20k_512_v2.py']
+_base_ = ['_base_/models/upernet_convnextv2.py', '_base_/datasets/ade20k_512.py', '_base_/schedules/ade20k_160k.py']
+tta_pipeline = {{_base_.tta_pipelines.v2_512}}
 
 data_root = 'data/synthetic_ade'
 classes = ('ground', 'disc', 'box', 'triangle', 'ring')
