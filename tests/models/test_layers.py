@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from convnext.models.layers import GRN, DropPath, LayerNorm, LayerNorm2d
+from convnext.models.layers import GRN, DropPath, LayerNorm, LayerNorm2d, drop_path
 
 EPS = 1e-6
 TOL = 1e-5
@@ -98,6 +98,31 @@ def test_drop_path_scales_kept_samples_and_is_identity_in_eval() -> None:
     assert (per_sample == per_sample[:, :1]).all()  # whole samples dropped
     drop.eval()
     assert drop(x) is x
+
+
+def test_grn_on_rows_equals_grn_on_maps_zero_elsewhere() -> None:
+    """The FCMAE entry point: rows of the visible positions give the map GRN with zeros at removed ones."""
+    grn = GRN(8)
+    torch.nn.init.normal_(grn.gamma)
+    torch.nn.init.normal_(grn.beta)
+    maps = torch.randn(3, 4, 5, 8)
+    visible = torch.rand(3, 4, 5) > 0.5
+    visible[1] = False  # a sample without visible positions
+    expected = grn(maps * visible[..., None])[visible]
+    sample_idx = visible.nonzero()[:, 0]
+    rows = grn(maps[visible], sample_idx, 3)
+    torch.testing.assert_close(rows, expected, atol=TOL, rtol=TOL)
+    official_rows = official_grn(maps * visible[..., None], grn.gamma, grn.beta)[visible]
+    torch.testing.assert_close(rows, official_rows, atol=TOL, rtol=TOL)
+
+
+def test_drop_path_on_rows_drops_whole_samples() -> None:
+    sample_idx = torch.arange(64).repeat_interleave(3)  # 3 rows per sample
+    rows = torch.ones(sample_idx.numel(), 4)
+    out = drop_path(rows, 0.5, training=True, sample_idx=sample_idx, num_samples=64).reshape(64, 12)
+    assert set(out.unique().tolist()) == {0.0, 2.0}
+    assert (out == out[:, :1]).all()
+    assert drop_path(rows, 0.5, training=False, sample_idx=sample_idx, num_samples=64) is rows
 
 
 def test_drop_path_rejects_bad_probability() -> None:

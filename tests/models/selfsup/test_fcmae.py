@@ -1,6 +1,7 @@
 """FCMAE: masking, encoder backends, no leakage, loss, parameter names."""
 
 import sys
+import warnings
 
 import pytest
 import torch
@@ -160,3 +161,99 @@ def test_minkowski_equals_dense() -> None:
     torch.testing.assert_close(outs['minkowski'], outs['dense'], atol=1e-5, rtol=1e-5)
     for name, grad in grads['dense'].items():
         torch.testing.assert_close(grads['minkowski'][name], grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+# --------------------------------------------------------------------------- the block's modules are the API
+
+
+SUBMODULES = ('dwconv', 'norm', 'pwconv1', 'act', 'grn', 'pwconv2')
+
+
+def record_block_calls(
+    model: FCMAE, names: tuple[str, ...]
+) -> list[dict[str, list[tuple[torch.Tensor, torch.Tensor]]]]:
+    """Per encoder block, the ``(first input, output)`` of every call of the named submodules (forward hooks)."""
+    records = []
+    for stage in model.backbone.stages:
+        for block in stage:
+            calls: dict[str, list] = {name: [] for name in names}
+            for name in names:
+                getattr(block, name).register_forward_hook(
+                    lambda module, args, out, calls=calls[name]: calls.append((args[0].detach(), out.detach()))
+                )
+            records.append(calls)
+    return records
+
+
+@pytest.mark.parametrize('backend', ['dense', 'plain', pytest.param('minkowski', marks=pytest.mark.minkowski)])
+@pytest.mark.parametrize('grad', [False, True])
+def test_encoder_runs_the_block_modules_with_their_hooks(backend: str, grad: bool) -> None:
+    """Hooks on every block submodule fire once per encode, with the tensors the chain computes."""
+    if backend == 'minkowski':
+        pytest.importorskip('MinkowskiEngine')
+    model = build_fcmae()
+    names = SUBMODULES[1:] if backend == 'minkowski' else SUBMODULES  # minkowski runs dwconv as a sparse conv
+    records = record_block_calls(model, names)
+    imgs = images()
+    mask = model.generate_mask(imgs)
+    with torch.set_grad_enabled(grad), warnings.catch_warnings():
+        warnings.simplefilter('error', UserWarning)  # no fallback to another backend
+        model.encode(imgs, mask, backend=backend)
+    for calls in records:
+        assert {name: len(c) for name, c in calls.items()} == dict.fromkeys(names, 1)
+        links = list(zip(SUBMODULES[1:], SUBMODULES[2:], strict=False))  # norm -> pwconv1 ... grn -> pwconv2
+        for producer, consumer in links:
+            if backend == 'plain' and consumer == 'grn':
+                continue  # the plain baseline zeroes GRN's input at removed positions
+            produced, consumed = calls[producer][0][1], calls[consumer][0][0]
+            torch.testing.assert_close(consumed.reshape(produced.shape), produced)
+
+
+class ZeroLinear(torch.nn.Linear):
+    """A replacement ``pwconv2`` whose output is zero: every block becomes the identity."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) * 0.0
+
+
+@pytest.mark.parametrize('backend', ['dense', 'plain'])
+def test_encoder_uses_replaced_block_modules(backend: str) -> None:
+    from convnext.models.selfsup.dense_encoder import stage_masks
+    from convnext.models.selfsup.masking import mask_to_map
+
+    model = build_fcmae()
+    for stage in model.backbone.stages:
+        for block in stage:
+            block.pwconv2 = ZeroLinear(block.pwconv2.in_features, block.pwconv2.out_features)
+    imgs = images()
+    mask = model.generate_mask(imgs)
+    removed = mask_to_map(mask, (3, 3), 8)
+    x = imgs
+    with torch.no_grad():
+        for layer, stage_mask in zip(model.backbone.downsample_layers, stage_masks(removed, 4), strict=True):
+            x = layer(x) * stage_mask.visible
+        torch.testing.assert_close(model.encode(imgs, mask, backend=backend), x, atol=1e-6, rtol=1e-6)
+
+
+def test_minkowski_backend_names_the_convolutions_it_would_bypass() -> None:
+    from convnext.models.selfsup.minkowski_encoder import unsupported_modules
+
+    backbone = build_fcmae().backbone
+    assert unsupported_modules(backbone) == []
+    backbone.stages[1][0].dwconv.register_forward_hook(lambda module, args, out: None)
+    backbone.downsample_layers[2][1] = torch.nn.Sequential(backbone.downsample_layers[2][1])
+    assert unsupported_modules(backbone) == ['downsample_layers.2.1', 'stages.1.0.dwconv']
+
+
+@pytest.mark.minkowski
+def test_minkowski_falls_back_to_dense_for_hooked_convolutions() -> None:
+    pytest.importorskip('MinkowskiEngine')
+    model = build_fcmae(backend='minkowski')
+    imgs = images()
+    mask = model.generate_mask(imgs)
+    calls = []
+    model.backbone.stages[0][0].dwconv.register_forward_hook(lambda module, args, out: calls.append(out))
+    with pytest.warns(UserWarning, match=r"stages\.0\.0\.dwconv.*backend='dense'"):
+        feats = model.encode(imgs, mask)
+    assert len(calls) == 1
+    torch.testing.assert_close(feats, model.encode(imgs, mask, backend='dense'), atol=1e-6, rtol=1e-6)

@@ -1,9 +1,11 @@
 """Dense masked ConvNeXt V2 encoders for FCMAE (no MinkowskiEngine needed).
 
 Both functions here drive the modules of a :class:`convnext.ConvNeXtV2`
-backbone (stem, downsampling layers, blocks' ``dwconv/norm/pwconv1/grn/
-pwconv2``) on a masked image and compute the function of the official sparse
-encoder, with GRN statistics taken per sample over the visible positions:
+backbone (stem, downsampling layers, each block's ``dwconv``, its per-position
+layers :meth:`ConvNeXtBlock.pointwise` and its ``drop_path``) on a masked image
+and compute the function of the official sparse encoder, with GRN statistics
+taken per sample over the visible positions. Hooks on the modules fire, a
+replaced module is used, and a change to the block changes both encoders:
 
 * :func:`encode_plain` is plain dense masking (the JAX recipe of the ConvNeXt
   V2 ``TRAINING.md``): everything is computed at every position and binary
@@ -25,13 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
 from ..backbones.convnext import ConvNeXt, ConvNeXtBlock
-from .masking import per_sample_l2
-
-TINY = torch.finfo(torch.float32).tiny
-"""Smallest normal float32: the floor of GRN's squared norms before the square root."""
 
 
 @dataclass(frozen=True)
@@ -98,66 +95,21 @@ def stage_masks(removed: torch.Tensor, num_stages: int) -> list[StageMask]:
     return masks
 
 
-def masked_grn(grn: nn.Module, x: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
-    """GRN on ``(N, H, W, C)`` with per-sample statistics over visible positions only."""
-    return grn(x * visible)
-
-
-def gathered_grn(grn: nn.Module, rows: torch.Tensor, mask: StageMask, num_samples: int) -> torch.Tensor:
-    """GRN on the visible rows ``(M, C)``, statistics per sample (equals :func:`masked_grn`).
-
-    The squared norms are summed and square-rooted directly (several times
-    faster than ``vector_norm`` over a middle dimension on the CPU); they are
-    clamped at the smallest normal float so the gradient stays finite for a
-    channel that is exactly zero at every visible position (``sqrt(1e-38)``,
-    i.e. 1e-19 instead of 0).
-    """
-    gamma, beta = grn.gamma.reshape(-1), grn.beta.reshape(-1)
-    if mask.equal_counts:
-        per_sample = rows.reshape(num_samples, -1, rows.shape[-1])  # (N, K, C): rows are N-major
-        gx = per_sample.square().sum(dim=1, keepdim=True).clamp_min(TINY).sqrt()  # (N, 1, C)
-        nx = gx / (gx.mean(dim=-1, keepdim=True) + grn.eps)
-        out = torch.addcmul(beta, per_sample, torch.addcmul(torch.ones_like(nx), gamma, nx))
-        return out.reshape(rows.shape)
-    gx = per_sample_l2(rows, mask.sample_idx, num_samples)  # (N, C)
-    nx = (gx / (gx.mean(dim=-1, keepdim=True) + grn.eps))[mask.sample_idx]  # (M, C)
-    return torch.addcmul(beta, rows, torch.addcmul(torch.ones_like(nx), gamma, nx))
-
-
 def plain_block(block: ConvNeXtBlock, x: torch.Tensor, mask: StageMask) -> torch.Tensor:
-    """A block on ``(N, C, H, W)`` computed everywhere, then masked (the baseline)."""
+    """A block on ``(N, C, H, W)`` computed everywhere, masked after dwconv, before GRN and at the output."""
     visible = mask.visible
     y = (block.dwconv(x) * visible).permute(0, 2, 3, 1)  # (N, H, W, C)
-    y = block.act(block.pwconv1(block.norm(y)))
-    if block.grn is not None:
-        y = masked_grn(block.grn, y, visible.permute(0, 2, 3, 1))
-    y = block.pwconv2(y)
-    if block.gamma is not None:
-        y = y * block.gamma
+    y = block.pointwise(y, visible=visible.permute(0, 2, 3, 1))
     return x + block.drop_path(y.permute(0, 3, 1, 2) * visible)
 
 
 def block_rows(block: ConvNeXtBlock, rows: torch.Tensor, mask: StageMask, num_samples: int) -> torch.Tensor:
-    """The per-position part of a block's residual branch on visible rows ``(M, C)``."""
-    rows = block.act(block.pwconv1(block.norm(rows)))
-    if block.grn is not None:
-        rows = gathered_grn(block.grn, rows, mask, num_samples)
-    rows = block.pwconv2(rows)
-    if block.gamma is not None:
-        rows = rows * block.gamma
-    return rows
-
-
-def drop_path_rows(
-    block: ConvNeXtBlock, rows: torch.Tensor, sample_idx: torch.Tensor, num_samples: int
-) -> torch.Tensor:
-    """Per-sample stochastic depth of a block applied to rows ``(M, C)`` of known samples ``(M,)``."""
-    drop_prob = getattr(block.drop_path, 'drop_prob', 0.0)
-    if drop_prob == 0.0 or not block.training:
-        return rows
-    keep_prob = 1.0 - drop_prob
-    keep = rows.new_empty(num_samples).bernoulli_(keep_prob).div_(keep_prob)
-    return rows * keep[sample_idx, None]
+    """The block's per-position layers and drop path on the visible rows ``(M, C)``, statistics per sample."""
+    if mask.equal_counts:  # rows are N-major: (N, K, 1, C) is a map of K positions per sample
+        per_sample = rows.view(num_samples, -1, 1, rows.shape[-1])
+        return block.drop_path(block.pointwise(per_sample)).view(rows.shape)
+    rows = block.pointwise(rows, mask.sample_idx, num_samples)
+    return block.drop_path(rows, mask.sample_idx, num_samples)
 
 
 def gathered_block(block: ConvNeXtBlock, x: torch.Tensor, mask: StageMask) -> torch.Tensor:
@@ -169,7 +121,6 @@ def gathered_block(block: ConvNeXtBlock, x: torch.Tensor, mask: StageMask) -> to
     n, c, h, w = x.shape
     y = block.dwconv(x).permute(0, 2, 3, 1).reshape(n * h * w, c)  # a view when channels-last
     rows = block_rows(block, GatherRows.apply(y, mask.index), mask, n)
-    rows = drop_path_rows(block, rows, mask.sample_idx, n)
     out = x.permute(0, 2, 3, 1).reshape(n * h * w, c).index_add(0, mask.index, rows)
     return out.view(n, h, w, c).permute(0, 3, 1, 2)  # (N, C, H, W) in channels-last memory
 

@@ -1,6 +1,7 @@
 """FCMAE: the fully convolutional masked autoencoder of ConvNeXt V2, as an mmpretrain algorithm."""
 
 import copy
+import warnings
 
 import torch
 from mmpretrain.models.selfsup import BaseSelfSupervisor
@@ -160,6 +161,15 @@ class FCMAE(BaseSelfSupervisor):
             return encode_plain(self.backbone, imgs, removed)
         if self._minkowski is None:
             self._minkowski = self._build_minkowski()
+        bypassed = self._minkowski.unsupported_modules()
+        if bypassed:
+            warnings.warn(
+                f"FCMAE backend='minkowski' would bypass the replaced or hooked convolutions {bypassed} "
+                "(it runs sparse convolutions built from their weights); using backend='dense', "
+                'which computes the same function through the modules',
+                stacklevel=2,
+            )
+            return encode_gathered(self.backbone, imgs, removed)
         return self._minkowski(imgs, removed)
 
     def decode(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

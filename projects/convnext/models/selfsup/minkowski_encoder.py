@@ -8,13 +8,18 @@ one set of parameters and one checkpoint layout:
   (stock ME has no ``MinkowskiDepthwiseConvolution``; that exists only in the
   fork the official code needs), its kernel ``(49, C)`` being the dense
   ``(C, 1, 7, 7)`` weight with H and W swapped (the inverse of the official
-  sparse-to-dense remap, anchors section 3.2);
+  sparse-to-dense remap, ConvNeXt-V2 ``utils.py`` ``remap_checkpoint_keys``);
 * the 2x2/s2 downsampling convolutions run as ``MinkowskiConvolution`` with
   the kernel ``(4, C_in, C_out)`` mapped the same way;
-* LayerNorm, the Linear layers, GELU and GRN act on the feature rows.
+* the downsampling LayerNorms and each block's per-position layers
+  (:meth:`ConvNeXtBlock.pointwise`: LayerNorm, Linear, GELU, GRN, Linear) and
+  ``drop_path`` are the backbone's own modules, called on the feature rows, so
+  their hooks fire and replaced modules are used.
 
 The kernels are computed from the dense parameters at every call, so the
-gradients reach the dense parameters.
+gradients reach the dense parameters. The convolutions cannot run a replaced
+module or its hooks: :func:`unsupported_modules` names such convolutions, and
+FCMAE then uses the ``dense`` backend, which computes the same function.
 
 GRN differs from the official ``MinkowskiGRN`` on purpose: the official layer
 takes its statistics over the active sites of the **whole batch**; here they
@@ -29,12 +34,10 @@ MinkowskiEngine is imported lazily; ``bash tools/install.sh`` builds it (CPU),
 from types import ModuleType
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..backbones.convnext import DOWNSAMPLE_STRIDE, DW_KERNEL, ConvNeXt, ConvNeXtBlock
-from .dense_encoder import drop_path_rows
-from .masking import per_sample_l2
+from ..backbones.fast_paths import HOOK_DICTS
 
 SPATIAL_DIMS = 2
 """FCMAE's sparse tensors are 2-D (the official code passes ``D=2``)."""
@@ -63,6 +66,23 @@ def dense_to_sparse_dw_kernel(weight: torch.Tensor) -> torch.Tensor:
     """Depthwise weight ``(C, 1, k, k)`` to a channel-wise Minkowski kernel ``(k * k, C)``."""
     channels, _, k, _ = weight.shape
     return weight.transpose(3, 2).reshape(channels, k * k).permute(1, 0).contiguous()
+
+
+def sparse_convolutions(backbone: ConvNeXt) -> dict[str, nn.Module]:
+    """The dense convolutions this backend replaces by sparse ones, by name in the backbone."""
+    convs = {f'downsample_layers.{i}.1': layer[1] for i, layer in enumerate(backbone.downsample_layers) if i > 0}
+    for i, stage in enumerate(backbone.stages):
+        convs.update({f'stages.{i}.{j}.dwconv': block.dwconv for j, block in enumerate(stage)})
+    return convs
+
+
+def unsupported_modules(backbone: ConvNeXt) -> list[str]:
+    """Convolutions that are not plain ``nn.Conv2d`` or carry hooks: the sparse encoder would bypass them."""
+    return [
+        name
+        for name, conv in sparse_convolutions(backbone).items()
+        if type(conv) is not nn.Conv2d or any(getattr(conv, hooks) for hooks in HOOK_DICTS)
+    ]
 
 
 def _bind(module: nn.Module, kernel: torch.Tensor, bias: torch.Tensor | None) -> nn.Module:
@@ -127,27 +147,23 @@ class MinkowskiEncoder:
         dense, _, _ = x.dense(shape=shape, min_coordinate=torch.zeros(SPATIAL_DIMS, dtype=torch.int))
         return dense
 
+    def unsupported_modules(self) -> list[str]:
+        """Names of the backbone's convolutions this encoder would bypass (:func:`unsupported_modules`)."""
+        return unsupported_modules(self.backbone)
+
     def _like(self, x: 'object', feats: torch.Tensor) -> 'object':
         key, manager = x.coordinate_map_key, x.coordinate_manager
         return self.me.SparseTensor(feats, coordinate_map_key=key, coordinate_manager=manager)
 
     def _downsample(self, i: int, x: 'object') -> 'object':
         norm, conv = self.backbone.downsample_layers[i]
-        x = self._like(x, F.layer_norm(x.F, norm.normalized_shape, norm.weight, norm.bias, norm.eps))
+        x = self._like(x, norm(x.F))  # LayerNorm2d on rows (M, C)
         sparse_conv = _bind(self.downsample_convs[i - 1], dense_to_sparse_conv_kernel(conv.weight), conv.bias)
         return sparse_conv(x)
 
     def _block(self, block: ConvNeXtBlock, dw_conv: nn.Module, x: 'object', num_samples: int) -> 'object':
         y = _bind(dw_conv, dense_to_sparse_dw_kernel(block.dwconv.weight), block.dwconv.bias)(x)
         sample_idx = x.C[:, 0].long().to(x.F.device)
-        rows = block.act(block.pwconv1(block.norm(y.F)))
-        if block.grn is not None:
-            gx = per_sample_l2(rows, sample_idx, num_samples)  # (N, 4C): per sample, not batch-global
-            nx = (gx / (gx.mean(dim=-1, keepdim=True) + block.grn.eps))[sample_idx]
-            gamma, beta = block.grn.gamma.reshape(-1), block.grn.beta.reshape(-1)
-            rows = torch.addcmul(beta, rows, torch.addcmul(torch.ones_like(nx), gamma, nx))
-        rows = block.pwconv2(rows)
-        if block.gamma is not None:
-            rows = rows * block.gamma
-        rows = drop_path_rows(block, rows, sample_idx, num_samples)
+        rows = block.pointwise(y.F, sample_idx, num_samples)  # GRN per sample, not batch-global
+        rows = block.drop_path(rows, sample_idx, num_samples)
         return self._like(x, x.F + rows)
