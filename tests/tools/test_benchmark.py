@@ -92,3 +92,32 @@ def test_cli_rejects_bad_input(benchmark: ModuleType, tmp_path: Path) -> None:
     tiny_classifier_cfg().dump(str(config_path))
     assert benchmark.main([str(config_path), str(tmp_path / 'missing.pth')]) == 2
     assert benchmark.main([str(config_path), '--iters', '0']) == 2
+
+
+# --------------------------------------------------------------------------- benchmark_backbone.py
+
+
+@pytest.fixture(scope='module')
+def benchmark_backbone(load_tool: Callable[[str], ModuleType]) -> ModuleType:
+    return load_tool('tools/analysis/benchmark_backbone.py')
+
+
+def test_backbone_benchmark_compares_implementations_and_names_the_cpu(
+    benchmark_backbone: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / 'times.json'
+    argv = ['--arch', 'atto', '--size', '32', '--batch-size', '1', '--repeats', '1', '--warmup', '0', '--no-memory']
+    benchmark_backbone.main([*argv, '--models', 'ours', 'timm', 'mmpretrain', '--json', str(out)])
+    printed = capsys.readouterr().out
+    assert 'CPU: ' in printed and 'torch kernels: ' in printed
+    rows = [line for line in printed.splitlines() if line.startswith('| ') and 'model' not in line]
+    assert [row.split('|')[1].strip() for row in rows] == ['ours', 'timm', 'mmpretrain']
+    assert rows[0].split('|')[4].strip() == '1.00x'
+    times = json.loads(out.read_text())['times']
+    assert set(times) == {'ours', 'timm', 'mmpretrain'} and all(len(t['train']) == 1 for t in times.values())
+
+
+def test_backbone_benchmark_table_leaves_compiled_memory_blank(benchmark_backbone: ModuleType) -> None:
+    times = {'ours': {'inference': [1.0], 'train': [2.0]}, 'ours-compiled': {'inference': [0.5], 'train': [4.0]}}
+    table = benchmark_backbone.report(times, {'ours': {'inference': 10.0, 'train': 20.0}})
+    assert table.splitlines()[-1] == '| ours-compiled | 500 | 4000 | 0.50x | 2.00x | - | - |'

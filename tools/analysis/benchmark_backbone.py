@@ -1,6 +1,8 @@
-"""Times our ConvNeXt backbone against timm's and mmpretrain's at the same arch.
+"""Times our ConvNeXt backbone against timm's and mmpretrain's at the same arch, eager and compiled.
 
-Each repeat runs every model once (inference, then one training step:
+The ``-compiled`` models are the same backbones under ``torch.compile``
+(inductor, default mode); their first (untimed) runs compile the inference and
+the training graphs. Each repeat runs every model once (inference, then one training step:
 forward, backward and an SGD step), interleaved, so background load hits all
 models alike; the table shows medians and the ratio of every model's time to
 ours (> 1: ours is faster). Peak memory is measured per model and mode in a
@@ -13,9 +15,13 @@ fresh subprocess:
   as ``tracemalloc`` cannot see for torch tensors.
 - CUDA: ``torch.cuda.max_memory_allocated`` over the allocation before the step.
 
+The CPU model, its vector extensions and torch's kernel level are printed
+with the table: CPU timings and ratios differ between machines.
+
 Example::
 
     python tools/analysis/benchmark_backbone.py --arch tiny --batch-size 8 --repeats 7
+    python tools/analysis/benchmark_backbone.py --models ours timm  # eager only, no compilation
     python tools/analysis/benchmark_backbone.py --device cuda --amp --channels-last
 """
 
@@ -31,8 +37,16 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-MODEL_NAMES = ('ours', 'timm', 'mmpretrain')
-"""The implementations compared; ratios are relative to the first."""
+from convnext.utils import cpu_description
+
+IMPLEMENTATIONS = ('ours', 'timm', 'mmpretrain')
+"""The backbone implementations compared."""
+
+COMPILED_SUFFIX = '-compiled'
+"""A model name with this suffix is the implementation under ``torch.compile``."""
+
+MODEL_NAMES = (*IMPLEMENTATIONS, 'ours' + COMPILED_SUFFIX, 'timm' + COMPILED_SUFFIX)
+"""The models timed by default; ratios are relative to the first one given."""
 
 MODES = ('inference', 'train')
 """What is timed: a no-grad forward, and forward + backward + SGD step."""
@@ -60,7 +74,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=None, help='torch threads (default: torch default)')
     parser.add_argument('--repeats', type=int, default=5, help='timed repeats per model and mode (default: 5)')
     parser.add_argument('--warmup', type=int, default=1, help='untimed runs per model and mode (default: 1)')
-    parser.add_argument('--models', nargs='+', default=list(MODEL_NAMES), choices=MODEL_NAMES)
+    parser.add_argument(
+        '--models', nargs='+', default=list(MODEL_NAMES), choices=MODEL_NAMES, help='models to time (default: all)'
+    )
     parser.add_argument('--device', default='cpu', help='cpu or cuda (default: cpu)')
     parser.add_argument('--amp', action='store_true', help='autocast to float16 (CUDA) or bfloat16 (CPU)')
     parser.add_argument('--channels-last', action='store_true', help='feed channels-last input to every model')
@@ -75,7 +91,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build_model(name: str, arch: str, v2: bool) -> nn.Module:
-    """Builds one implementation's backbone, returning the last stage's map."""
+    """Builds one implementation's backbone (``-compiled``: without compiling it; see :class:`Runner`)."""
+    name = name.removesuffix(COMPILED_SUFFIX)
     if name == 'ours':
         from convnext.models import ConvNeXt, ConvNeXtV2
 
@@ -89,7 +106,7 @@ def build_model(name: str, arch: str, v2: bool) -> nn.Module:
 
         v2_kwargs = {'use_grn': True, 'layer_scale_init_value': 0.0} if v2 else {}
         return MMPretrainConvNeXt(arch=arch, out_indices=-1, gap_before_final_norm=False, **v2_kwargs)
-    raise ValueError(f'Unknown model {name!r}; expected one of {MODEL_NAMES}')
+    raise ValueError(f'Unknown model {name!r}; expected one of {IMPLEMENTATIONS} (optionally {COMPILED_SUFFIX!r})')
 
 
 def features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -99,18 +116,36 @@ def features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return model(x)[-1]
 
 
+class Features(nn.Module):
+    """A backbone whose ``forward`` is :func:`features`, so ``torch.compile`` compiles exactly what is timed.
+
+    Args:
+        backbone: A backbone from :func:`build_model`.
+    """
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's map of images ``x``."""
+        return features(self.backbone, x)
+
+
 class Runner:
     """One model's inference and training step on a fixed input.
 
     Args:
         model: A backbone from :func:`build_model`.
         args: Parsed options (device, batch size, size, amp, channels-last).
+        compiled: Runs the model under ``torch.compile`` (inductor). Defaults to False.
     """
 
-    def __init__(self, model: nn.Module, args: argparse.Namespace) -> None:
+    def __init__(self, model: nn.Module, args: argparse.Namespace, compiled: bool = False) -> None:
         self.device = torch.device(args.device)
         memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
-        self.model = model.to(self.device, memory_format=memory_format)
+        model = Features(model).to(self.device, memory_format=memory_format)
+        self.model = torch.compile(model) if compiled else model
         self.x = torch.randn(args.batch_size, 3, args.size, args.size, device=self.device)
         self.x = self.x.contiguous(memory_format=memory_format)
         self.amp_dtype = (torch.float16 if self.device.type == 'cuda' else torch.bfloat16) if args.amp else None
@@ -123,14 +158,14 @@ class Runner:
         """One no-grad forward pass in eval mode."""
         self.model.eval()
         with torch.no_grad(), self._autocast():
-            features(self.model, self.x)
+            self.model(self.x)
 
     def train(self) -> None:
         """One training step: forward, mean loss, backward, SGD step."""
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
-            loss = features(self.model, self.x).float().mean()
+            loss = self.model(self.x).float().mean()
         loss.backward()
         self.optimizer.step()
 
@@ -142,6 +177,11 @@ class Runner:
         """Waits for queued GPU work, so wall-clock times are complete."""
         if self.device.type == 'cuda':
             torch.cuda.synchronize(self.device)
+
+
+def make_runner(name: str, args: argparse.Namespace) -> Runner:
+    """The :class:`Runner` of a model name of :data:`MODEL_NAMES`."""
+    return Runner(build_model(name, args.arch, args.v2), args, compiled=name.endswith(COMPILED_SUFFIX))
 
 
 def time_interleaved(runners: dict[str, Runner], args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
@@ -180,7 +220,7 @@ def measure_peak_mib(model_name: str, mode: str, args: argparse.Namespace) -> fl
     The first step in a fresh process: memory freed by an earlier step would
     stay in the allocator's pools and hide the growth.
     """
-    runner = Runner(build_model(model_name, args.arch, args.v2), args)
+    runner = make_runner(model_name, args)
     if runner.device.type == 'cuda':
         runner.step(mode)()  # warm-up: cuDNN workspaces; the caching allocator's peak is reset below
         runner.sync()
@@ -197,9 +237,13 @@ def measure_peak_mib(model_name: str, mode: str, args: argparse.Namespace) -> fl
 
 
 def peak_memory(args: argparse.Namespace, argv: list[str]) -> dict[str, dict[str, float]]:
-    """Runs :func:`measure_peak_mib` in a fresh subprocess per model and mode."""
-    peaks: dict[str, dict[str, float]] = {name: {} for name in args.models}
-    for name in args.models:
+    """Runs :func:`measure_peak_mib` in a fresh subprocess per eager model and mode.
+
+    Compiled models are left out: their first step's peak is the compiler's.
+    """
+    eager = [name for name in args.models if not name.endswith(COMPILED_SUFFIX)]
+    peaks: dict[str, dict[str, float]] = {name: {} for name in eager}
+    for name in eager:
         for mode in MODES:
             command = [sys.executable, os.path.abspath(__file__), *argv, '--memory-worker', name, mode]
             output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -225,7 +269,7 @@ def report(times: dict[str, dict[str, list[float]]], peaks: dict[str, dict[str, 
         row = f'| {name} | {modes["inference"] * 1e3:.0f} | {modes["train"] * 1e3:.0f} | '
         row += f'{ratios[0]:.2f}x | {ratios[1]:.2f}x |'
         if peaks:
-            row += f' {peaks[name]["inference"]:.0f} | {peaks[name]["train"]:.0f} |'
+            row += ''.join(f' {peaks[name][mode]:.0f} |' if name in peaks else ' - |' for mode in MODES)
         lines.append(row)
     return '\n'.join(lines)
 
@@ -240,32 +284,34 @@ def profile_ours(runner: Runner) -> None:
         print(f'\n{mode}:\n' + prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=15))
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Parses options, times the models and prints the table."""
+def main(argv: list[str] | None = None) -> int:
+    """Parses options, times the models and prints the table; returns the exit code."""
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.memory_worker:
         print(measure_peak_mib(*args.memory_worker, args))
-        return
+        return 0
     torch.manual_seed(0)
-    runners = {name: Runner(build_model(name, args.arch, args.v2), args) for name in args.models}
+    runners = {name: make_runner(name, args) for name in args.models}
     times = time_interleaved(runners, args)
     peaks = None if args.no_memory else peak_memory(args, argv)
     version = 'V2' if args.v2 else 'V1'
     print(
         f'ConvNeXt {version}-{args.arch}, batch {args.batch_size}, {args.size}x{args.size}, device {args.device}, '
         f'amp {args.amp}, channels-last input {args.channels_last}, threads {torch.get_num_threads()}, '
-        f'median of {args.repeats} interleaved repeats'
+        f'median of {args.repeats} interleaved repeats, torch {torch.__version__}'
     )
+    print(cpu_description())
     print(report(times, peaks))
     if args.profile and 'ours' in runners:
         profile_ours(runners['ours'])
     if args.json:
         with open(args.json, 'w') as out:
             json.dump({'args': vars(args), 'times': times, 'peaks': peaks}, out, indent=2)
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())
