@@ -456,6 +456,7 @@ def test_amp_wrapper_type_is_respected_on_cpu() -> None:
         build(TinyHostModel(), wrapper_type='AmpOptimWrapper', decay_rate=0.5)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='AmpOptimWrapper needs CUDA')
 def test_amp_optim_wrapper_on_cuda() -> None:
     from mmengine.optim import AmpOptimWrapper
