@@ -31,6 +31,18 @@ def _restore_default_scope() -> Iterator[None]:
     DefaultScope._instance_dict = saved
 
 
+@pytest.fixture(autouse=True, scope='module')
+def _restore_default_scope_per_module() -> Iterator[None]:
+    """The same for module- and session-scoped fixtures, which set up outside any one test.
+
+    A module fixture that builds a model through a host (e.g. a Runner or ``init_default_scope('mmseg')``)
+    would otherwise leave its scope to every later module: ``type='FCMAE'`` then resolves in ``mmseg::model``.
+    """
+    saved = copy.copy(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict = saved
+
+
 @pytest.fixture
 def one_thread() -> Iterator[None]:
     """One intra-op thread: two spin against each other on a busy 2-core machine (small runs many times slower).
