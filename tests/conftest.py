@@ -31,16 +31,22 @@ def _restore_default_scope() -> Iterator[None]:
     DefaultScope._instance_dict = saved
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _restore_default_scope_per_module() -> Iterator[None]:
-    """The same for module- and session-scoped fixtures, which set up outside any one test.
+@pytest.fixture(autouse=True, scope='session')
+def _default_scope_at_start() -> dict:
+    """mmengine's default scopes before any session fixture ran (autouse session fixtures set up first)."""
+    return copy.copy(DefaultScope._instance_dict)
 
-    A module fixture that builds a model through a host (e.g. a Runner or ``init_default_scope('mmseg')``)
-    would otherwise leave its scope to every later module: ``type='FCMAE'`` then resolves in ``mmseg::model``.
+
+@pytest.fixture(autouse=True, scope='module')
+def _reset_default_scope_per_module(_default_scope_at_start: dict) -> Iterator[None]:
+    """Leaves the next module the default scope the session started with.
+
+    Module and session fixtures set up before any one test: one that trains through a host's Runner (e.g. the
+    deploy tests' shared detector) leaves 'mmdet' current, and a later bare ``type='FCMAE'`` then resolves in
+    ``mmdet::model``.
     """
-    saved = copy.copy(DefaultScope._instance_dict)
     yield
-    DefaultScope._instance_dict = saved
+    DefaultScope._instance_dict = copy.copy(_default_scope_at_start)
 
 
 @pytest.fixture
