@@ -66,3 +66,27 @@ def test_fcmae_demo_writes_configs_that_build(load_tool: Callable[[str], ModuleT
     assert cfg.model.type == 'convnext.FCMAE' and cfg.log_processor.window_size == 1
     with pytest.raises(SystemExit):
         demo.parse_args(['--num-vis', '0'])
+
+
+def test_report_gathers_what_the_train_and_test_runs_wrote(
+    common: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    test_dir = tmp_path / 'test'
+    (test_dir / 'vis').mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(test_dir / 'vis' / '0.png')
+    (test_dir / '20260101_000000').mkdir()
+    (test_dir / '20260101_000000' / '20260101_000000.json').write_text(json.dumps({'mIoU': 41.5, 'step': 1}) + '\n')
+    ran = []
+
+    def fake_train_and_test(config: Path, work_dir: Path, threads: int) -> tuple[Path, Path, float]:
+        ran.append((config, work_dir, threads))
+        return tmp_path / 'iter_4.pth', test_dir, 12.34
+
+    monkeypatch.setattr(common, 'train_and_test', fake_train_and_test)
+    results, path = common.train_test_report(tmp_path / 'demo.py', tmp_path, 2, 'mIoU', (1, 1), started=0.0)
+    assert ran == [(tmp_path / 'demo.py', tmp_path, 2)]
+    assert results['metrics'] == {'mIoU': 41.5} and results['train_seconds'] == 12.3
+    assert results['total_seconds'] > 0 and Path(results['predictions_png']).is_file()
+    assert json.loads(path.read_text())['checkpoint'] == str(tmp_path / 'iter_4.pth')
+    with pytest.raises(FileNotFoundError, match='no aAcc'):
+        common.train_test_report(tmp_path / 'demo.py', tmp_path, 2, 'aAcc', (1, 1), started=0.0)

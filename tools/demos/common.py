@@ -152,6 +152,33 @@ def save_preview(vis_dir: Path, out_file: Path, count: int, columns: int = 1) ->
     return out_file
 
 
+def train_test_report(
+    config: Path, work_dir: Path, threads: int, metric: str, preview: tuple[int, int], started: float
+) -> tuple[dict, Path]:
+    """Trains and tests (:func:`train_and_test`), tiles the drawings and writes ``demo_results.json``.
+
+    Args:
+        config: The demo's config file.
+        work_dir: The demo's work dir.
+        threads: Torch threads of the training and test processes.
+        metric: A test metric the log must hold, e.g. ``'coco/bbox_mAP'``.
+        preview: ``(count, columns)`` of the preview grid (:func:`save_preview`).
+        started: ``time.perf_counter()`` when the demo began (for ``total_seconds``).
+
+    Returns:
+        ``(results, path)``: the results dict (metrics, timings, checkpoint, preview) and the file written.
+    """
+    checkpoint, test_dir, train_seconds = train_and_test(config, work_dir, threads)
+    results = {
+        'metrics': read_test_metrics(test_dir, metric),
+        'train_seconds': round(train_seconds, 1),
+        'total_seconds': round(time.perf_counter() - started, 1),
+        'checkpoint': checkpoint,
+        'predictions_png': save_preview(test_dir / 'vis', work_dir / PREVIEW_FILE, *preview),
+    }
+    return results, write_results(work_dir, results)
+
+
 def write_results(work_dir: Path, results: dict) -> Path:
     """Writes ``demo_results.json`` (metrics, timings, paths) into the work dir."""
     path = work_dir / RESULTS_FILE

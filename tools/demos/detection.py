@@ -194,21 +194,15 @@ def main(argv: list[str] | None = None) -> int:
     config = common.write_config(demo_config(args, work_dir / 'data'), work_dir / DEMO_CONFIG_NAME)
     print(f'[demo] data: {spec.num_train} train / {spec.num_val} val images in {work_dir / "data"}; config: {config}')
 
-    checkpoint, test_dir, train_seconds = common.train_and_test(config, work_dir, args.threads)
-    metrics = common.read_test_metrics(test_dir, 'coco/bbox_mAP')
-    png = common.save_preview(test_dir / 'vis', work_dir / common.PREVIEW_FILE, args.num_vis, GRID_COLUMNS)
-    results = {
-        'metrics': metrics,
-        'train_seconds': round(train_seconds, 1),
-        'total_seconds': round(time.perf_counter() - start, 1),
-        'checkpoint': checkpoint,
-        'predictions_png': png,
-    }
-    path = common.write_results(work_dir, results)
+    results, path = common.train_test_report(
+        config, work_dir, args.threads, 'coco/bbox_mAP', (args.num_vis, GRID_COLUMNS), start
+    )
+    metrics, png = results['metrics'], results['predictions_png']
     print(
         f'[demo] COCO val: bbox mAP {metrics["coco/bbox_mAP"]:.3f} (AP50 {metrics["coco/bbox_mAP_50"]:.3f}), '
         f'segm mAP {metrics["coco/segm_mAP"]:.3f} (AP50 {metrics["coco/segm_mAP_50"]:.3f})'
     )
-    print(f'[demo] trained {args.iters} iterations in {train_seconds:.0f} s; total {results["total_seconds"]:.0f} s')
+    seconds = f'{results["train_seconds"]:.0f} s; total {results["total_seconds"]:.0f} s'
+    print(f'[demo] trained {args.iters} iterations in {seconds}')
     print(f'[demo] ground truth | predictions drawn in {png}; results in {path}')
     return 0

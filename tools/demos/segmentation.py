@@ -74,17 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     config = common.write_config(demo_config(args, data_root), work_dir / Path(args.config).name)
     print(f'[demo] data: {args.num_images} train / {args.num_val} val images in {data_root}; config: {config}')
 
-    checkpoint, test_dir, train_seconds = common.train_and_test(config, work_dir, args.threads)
-    metrics = common.read_test_metrics(test_dir, 'mIoU')
-    png = common.save_preview(test_dir / 'vis', work_dir / common.PREVIEW_FILE, args.preview_rows)
-    results = {
-        'metrics': metrics,
-        'train_seconds': round(train_seconds, 1),
-        'total_seconds': round(time.perf_counter() - start, 1),
-        'checkpoint': checkpoint,
-        'predictions_png': png,
-    }
-    path = common.write_results(work_dir, results)
+    results, path = common.train_test_report(config, work_dir, args.threads, 'mIoU', (args.preview_rows, 1), start)
+    metrics, png = results['metrics'], results['predictions_png']
     print(
         f'[demo] Segmentation demo: mIoU {metrics["mIoU"]:.2f} (aAcc {metrics["aAcc"]:.2f}, '
         f'mAcc {metrics["mAcc"]:.2f}) over {len(CLASSES)} classes after {args.iters} iterations'
