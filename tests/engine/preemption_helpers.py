@@ -9,13 +9,16 @@ import itertools
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
+
+from convnext.engine import PREEMPTED_EXIT
+from convnext.engine.runner_files import read_checkpoint
 
 
 @HOOKS.register_module()
@@ -270,3 +273,34 @@ def single_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def stop_points(batches_per_epoch: int, epochs: int) -> dict[str, int]:
+    """Iterations at which the in-process tests send SIGTERM: inside the first epoch, at its end, in the last."""
+    return {
+        'inside_first_epoch': 2,
+        'end_of_first_epoch': batches_per_epoch,
+        'inside_last_epoch': epochs * batches_per_epoch - 1,
+    }
+
+
+def stop_resume_difference(
+    train: Callable[..., int], config: Path, work_dir: Path, stop_iteration: int, reference_checkpoint: Path
+) -> float:
+    """Trains ``config`` until the SIGTERM at ``stop_iteration``, resumes it to the end, and compares.
+
+    Args:
+        train: ``train(config, work_dir, *options) -> exit code`` (:func:`train_in_process`).
+        config: A config whose hooks send the signal at ``stop_iteration`` (:func:`signal_hook`).
+        work_dir: The interrupted run's work dir.
+        stop_iteration: Where the signal is sent; ``latest.pth`` must hold exactly this iteration.
+        reference_checkpoint: The uninterrupted run's final checkpoint.
+
+    Returns:
+        The largest absolute difference of the final training states (:func:`max_difference`).
+    """
+    assert train(config, work_dir) == PREEMPTED_EXIT
+    assert read_checkpoint(str(work_dir / 'latest.pth'))['meta']['iter'] == stop_iteration
+    assert train(config, work_dir, '--resume') == 0
+    final = work_dir / reference_checkpoint.name
+    return max_difference(read_checkpoint(str(final)), read_checkpoint(str(reference_checkpoint)))

@@ -31,17 +31,15 @@ from preemption_helpers import (  # noqa: E402
     max_difference,
     signal_hook,
     single_thread,
+    stop_points,
+    stop_resume_difference,
     train_in_process,
 )
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
 FINAL = f'epoch_{CLS_EPOCHS}.pth'
-STOP_POINTS = {
-    'inside_first_epoch': 2,
-    'end_of_first_epoch': CLS_BATCHES_PER_EPOCH,
-    'inside_last_epoch': CLS_EPOCHS * CLS_BATCHES_PER_EPOCH - 1,
-}
+STOP_POINTS = stop_points(CLS_BATCHES_PER_EPOCH, CLS_EPOCHS)
 
 
 @pytest.fixture(scope='module')
@@ -69,10 +67,7 @@ def test_sigterm_and_resume_is_bit_identical(
     reference: Path, data_root: Path, train: Callable[..., int], tmp_path: Path, stop: str
 ) -> None:
     config = classifier_config(tmp_path / 'cfg.py', data_root, hooks=signal_hook(iteration=STOP_POINTS[stop]))
-    assert train(config, tmp_path) == PREEMPTED_EXIT
-    assert read_checkpoint(str(tmp_path / 'latest.pth'))['meta']['iter'] == STOP_POINTS[stop]
-    assert train(config, tmp_path, '--resume') == 0
-    difference = max_difference(read_checkpoint(str(tmp_path / FINAL)), read_checkpoint(str(reference / FINAL)))
+    difference = stop_resume_difference(train, config, tmp_path, STOP_POINTS[stop], reference / FINAL)
     print(f'classifier, stop {stop} (iteration {STOP_POINTS[stop]}): max difference {difference}')
     assert difference == 0
 

@@ -9,9 +9,6 @@ from types import ModuleType
 
 import pytest
 
-from convnext.engine import PREEMPTED_EXIT
-from convnext.engine.runner_files import read_checkpoint
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / 'tests' / 'engine'))
 sys.path.insert(0, str(ROOT / 'tools' / 'demos'))
@@ -21,9 +18,10 @@ from preemption_helpers import (  # noqa: E402
     MASK_RCNN_IMAGE_SIZE,
     MASK_RCNN_IMAGES,
     mask_rcnn_config,
-    max_difference,
     signal_hook,
     single_thread,
+    stop_points,
+    stop_resume_difference,
     train_in_process,
 )
 from synthetic_coco import CLASSES, SyntheticCocoSpec, make_synthetic_coco  # noqa: E402
@@ -32,11 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures('one_thread')]
 
 BATCHES_PER_EPOCH = MASK_RCNN_IMAGES // MASK_RCNN_BATCH_SIZE
 FINAL = f'epoch_{MASK_RCNN_EPOCHS}.pth'
-STOP_POINTS = {
-    'inside_first_epoch': 2,
-    'end_of_first_epoch': BATCHES_PER_EPOCH,
-    'inside_last_epoch': MASK_RCNN_EPOCHS * BATCHES_PER_EPOCH - 1,
-}
+STOP_POINTS = stop_points(BATCHES_PER_EPOCH, MASK_RCNN_EPOCHS)
 
 
 @pytest.fixture(scope='module')
@@ -66,9 +60,6 @@ def test_sigterm_and_resume_is_bit_identical(
 ) -> None:
     hook = signal_hook(iteration=STOP_POINTS[stop])
     config = mask_rcnn_config(tmp_path / 'cfg.py', data_root, CLASSES, hooks=hook)
-    assert train(config, tmp_path) == PREEMPTED_EXIT
-    assert read_checkpoint(str(tmp_path / 'latest.pth'))['meta']['iter'] == STOP_POINTS[stop]
-    assert train(config, tmp_path, '--resume') == 0
-    difference = max_difference(read_checkpoint(str(tmp_path / FINAL)), read_checkpoint(str(reference / FINAL)))
+    difference = stop_resume_difference(train, config, tmp_path, STOP_POINTS[stop], reference / FINAL)
     print(f'Mask R-CNN, stop {stop} (iteration {STOP_POINTS[stop]}): max difference {difference}')
     assert difference == 0
