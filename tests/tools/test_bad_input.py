@@ -126,13 +126,18 @@ def test_train_names_the_config_key_that_fails_to_build(
     assert f'--cfg-options {key}=VALUE' in line and str(tiny_config) in line
 
 
+def pretrained_error_line(train: ModuleType, config: Path, work_dir: Path, checkpoint: str) -> str:
+    """The one error line of tools/train.py whose backbone is initialised from ``checkpoint``."""
+    options = ['model.backbone.init_cfg.type=Pretrained', f'model.backbone.init_cfg.checkpoint={checkpoint}']
+    code, stderr = run_main(train, [str(config), '--work-dir', str(work_dir), '--cfg-options', *options])
+    assert code == BAD_INPUT_EXIT
+    return error_line(stderr)
+
+
 def test_train_names_an_unreachable_pretrained_url_and_the_fix(
     train: ModuleType, tiny_config: Path, tmp_path: Path
 ) -> None:
-    options = ['model.backbone.init_cfg.type=Pretrained', f'model.backbone.init_cfg.checkpoint={UNREACHABLE_URL}']
-    code, stderr = run_main(train, [str(tiny_config), '--work-dir', str(tmp_path), '--cfg-options', *options])
-    assert code == BAD_INPUT_EXIT
-    line = error_line(stderr)
+    line = pretrained_error_line(train, tiny_config, tmp_path, UNREACHABLE_URL)
     assert line.startswith(f'error: Could not download the checkpoint {UNREACHABLE_URL}')
     assert '--cfg-options model.backbone.init_cfg.checkpoint=PATH' in line
 
@@ -141,10 +146,7 @@ def test_train_names_an_unreachable_pretrained_url_and_the_fix(
 def test_unreadable_pretrained_weights_are_named(
     train: ModuleType, tiny_config: Path, tmp_path: Path, checkpoints: dict[str, Path], kind: str
 ) -> None:
-    options = ['model.backbone.init_cfg.type=Pretrained', f'model.backbone.init_cfg.checkpoint={checkpoints[kind]}']
-    code, stderr = run_main(train, [str(tiny_config), '--work-dir', str(tmp_path), '--cfg-options', *options])
-    assert code == BAD_INPUT_EXIT
-    line = error_line(stderr)
+    line = pretrained_error_line(train, tiny_config, tmp_path, str(checkpoints[kind]))
     assert line.startswith(f'error: {checkpoints[kind]} is not a readable PyTorch checkpoint (truncated or corrupt?)')
     assert 'file an issue' not in line
 

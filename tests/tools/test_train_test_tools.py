@@ -44,14 +44,12 @@ def test_train_resume_and_test(tiny_config: Path, tmp_path: Path) -> None:
     assert list((tmp_path / 'vis').rglob('*.png'))  # drawn predictions
 
 
-@pytest.mark.slow
-def test_dist_train_two_cpu_processes(tiny_config: Path, tmp_path: Path) -> None:
-    work_dir = tmp_path / 'dist'
-    env_port = str(29500 + os.getpid() % 1000)
+def run_on_two_processes(script: str, files: list[str], work_dir: Path) -> str:
+    """``bash SCRIPT FILES... 2 --work-dir WORK_DIR`` on two CPU processes; returns its output, asserting success."""
     result = subprocess.run(
-        ['bash', 'tools/dist_train.sh', str(tiny_config), '2', '--work-dir', str(work_dir)],
+        ['bash', script, *files, '2', '--work-dir', str(work_dir)],
         cwd=ROOT,
-        env=dict(os.environ, CUDA_VISIBLE_DEVICES='', PORT=env_port, PYTHON=PYTHON),
+        env=dict(os.environ, CUDA_VISIBLE_DEVICES='', PORT=str(29500 + os.getpid() % 1000), PYTHON=PYTHON),
         capture_output=True,
         text=True,
         timeout=300,
@@ -59,6 +57,13 @@ def test_dist_train_two_cpu_processes(tiny_config: Path, tmp_path: Path) -> None
     )
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
+    return log
+
+
+@pytest.mark.slow
+def test_dist_train_two_cpu_processes(tiny_config: Path, tmp_path: Path) -> None:
+    work_dir = tmp_path / 'dist'
+    log = run_on_two_processes('tools/dist_train.sh', [str(tiny_config)], work_dir)
     assert 'Distributed launcher: pytorch' in log and 'Distributed training: True' in log
     assert 'GPU number: 2' in log  # mmengine's name for the world size
     # 8 images, 2 per process and step: each of the 2 processes runs 2 steps an epoch.
@@ -67,15 +72,5 @@ def test_dist_train_two_cpu_processes(tiny_config: Path, tmp_path: Path) -> None
     checkpoint = work_dir / 'epoch_2.pth'
     assert checkpoint.is_file()
 
-    result = subprocess.run(
-        ['bash', 'tools/dist_test.sh', str(tiny_config), str(checkpoint), '2', '--work-dir', str(work_dir)],
-        cwd=ROOT,
-        env=dict(os.environ, CUDA_VISIBLE_DEVICES='', PORT=env_port, PYTHON=PYTHON),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-3000:]
+    log = run_on_two_processes('tools/dist_test.sh', [str(tiny_config), str(checkpoint)], work_dir)
     assert 'GPU number: 2' in log and re.search(r'accuracy/top1: [0-9.]+', log)

@@ -37,36 +37,30 @@ INPUT_NAME = 'inputs'
 """Name of the graph input."""
 
 
-class ClassifierGraph(nn.Module):
-    """Logits of an mmpretrain ``ImageClassifier``.
+class _NetworkGraph(nn.Module):
+    """A host model whose network runs in float32, or in float16 between input and output casts.
 
     Args:
-        classifier: The built classifier in eval mode.
+        model: The built model in eval mode (converted in place when ``half``).
         half: Run the network in float16. Defaults to False.
     """
 
-    def __init__(self, classifier: nn.Module, half: bool = False) -> None:
+    def __init__(self, model: nn.Module, half: bool = False) -> None:
         super().__init__()
-        self.model = classifier.half() if half else classifier
+        self.model = model.half() if half else model
         self.dtype = torch.float16 if half else torch.float32
+
+
+class ClassifierGraph(_NetworkGraph):
+    """Logits of an mmpretrain ``ImageClassifier`` (``model``: the classifier; ``half``: float16 network)."""
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """``(N, 3, H, W)`` -> logits ``(N, num_classes)`` float32."""
         return self.model(inputs.to(self.dtype), mode='tensor').float()
 
 
-class SegmentorGraph(nn.Module):
-    """Per-pixel class scores of an mmseg ``EncoderDecoder`` for a whole input.
-
-    Args:
-        segmentor: The built segmentor in eval mode.
-        half: Run the network in float16. Defaults to False.
-    """
-
-    def __init__(self, segmentor: nn.Module, half: bool = False) -> None:
-        super().__init__()
-        self.model = segmentor.half() if half else segmentor
-        self.dtype = torch.float16 if half else torch.float32
+class SegmentorGraph(_NetworkGraph):
+    """Per-pixel class scores of an mmseg ``EncoderDecoder`` for a whole input (``model``: the segmentor)."""
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """``(N, 3, H, W)`` -> ``(N, num_classes, H, W)`` float32 logits."""
