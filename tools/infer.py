@@ -34,7 +34,7 @@ from mmengine.utils import ProgressBar
 
 from convnext.deploy import check_checkpoint_fits, task_of
 from convnext.exceptions import ConfigError
-from convnext.utils import DEBUG_FLAG, allow_mmengine_checkpoints, exit_on_config_error, load_config
+from convnext.utils import add_debug_arg, allow_mmengine_checkpoints, exit_on_config_error, load_config
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 """Files of a folder that are taken as images."""
@@ -57,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--batch-size', type=int, default=1, help='images per forward pass')
     parser.add_argument('--score-thr', type=float, default=0.3, help='smallest detection score drawn and saved')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
-    parser.add_argument(DEBUG_FLAG, action='store_true', help='full tracebacks instead of one error line')
+    add_debug_arg(parser)
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f'--batch-size must be >= 1, got {args.batch_size}')

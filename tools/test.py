@@ -9,7 +9,6 @@ Example:
 """
 
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -17,17 +16,17 @@ from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
 
 from convnext.utils import (
-    DEBUG_ENV,
-    DEBUG_FLAG,
     LAUNCHERS,
     ConfigError,
     adapt_cfg_to_device,
+    add_launcher_args,
     build_runner,
     check_config,
     config_build_errors,
     distributed_session,
     exit_on_config_error,
     load_config,
+    parse_launcher_args,
     set_work_dir,
 )
 
@@ -45,14 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--show-dir', help='where drawn predictions are saved (relative: inside the work dir)')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation (the config tta_model/pipeline)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
-    parser.add_argument('--launcher', choices=LAUNCHERS, default='none', help='job launcher')
-    parser.add_argument(
-        DEBUG_FLAG, action='store_true', help=f'full tracebacks instead of one error line (or {DEBUG_ENV}=1)'
-    )
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launcher_args(parser, LAUNCHERS)
+    return parse_launcher_args(parser, argv)
 
 
 def build_cfg(args: argparse.Namespace) -> Config:

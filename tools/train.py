@@ -15,7 +15,6 @@ Example:
 """
 
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -23,17 +22,17 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
 from convnext.utils import (
-    DEBUG_ENV,
-    DEBUG_FLAG,
     LAUNCHERS,
     ConfigError,
     adapt_cfg_to_device,
+    add_launcher_args,
     build_runner,
     check_config,
     config_build_errors,
     distributed_session,
     exit_on_config_error,
     load_config,
+    parse_launcher_args,
     set_work_dir,
 )
 from convnext.utils.batch import parse_accumulate, plan_batch, world_size
@@ -64,14 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action=DictAction,
         help='override config settings, e.g. model.backbone.init_cfg.checkpoint=PATH',
     )
-    parser.add_argument('--launcher', choices=LAUNCHERS, default='none', help='job launcher')
-    parser.add_argument(
-        DEBUG_FLAG, action='store_true', help=f'full tracebacks instead of one error line (or {DEBUG_ENV}=1)'
-    )
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launcher_args(parser, LAUNCHERS)
+    return parse_launcher_args(parser, argv)
 
 
 def build_cfg(args: argparse.Namespace) -> Config:

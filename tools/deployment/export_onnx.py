@@ -42,7 +42,7 @@ from convnext.deploy import (
 from convnext.deploy.export import build_graph
 from convnext.deploy.runtime import ImagePreprocessor, _runtime_error, normalization_metadata, pad_to
 from convnext.exceptions import ConfigError
-from convnext.utils import DEBUG_FLAG, cpu_description, exit_on_config_error, load_config
+from convnext.utils import add_debug_arg, cpu_description, exit_on_config_error, load_config
 
 BENCHMARK_WARMUP = 3
 """Untimed runs before a benchmark."""
@@ -79,7 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument('--threads', type=int, help='CPU threads of PyTorch and onnxruntime in the check and benchmark')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
-    parser.add_argument(DEBUG_FLAG, action='store_true', help='full tracebacks instead of one error line')
+    add_debug_arg(parser)
     return parser.parse_args(argv)
 
 

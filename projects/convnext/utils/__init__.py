@@ -8,7 +8,16 @@ re-exported here for the tools."""
 
 from ..exceptions import ConfigError
 from ..serialization import allow_mmengine_checkpoints
-from .cli import BAD_INPUT_EXIT, DEBUG_ENV, DEBUG_FLAG, exit_on_config_error, parse_shape
+from .cli import (
+    BAD_INPUT_EXIT,
+    DEBUG_ENV,
+    DEBUG_FLAG,
+    add_debug_arg,
+    add_launcher_args,
+    exit_on_config_error,
+    parse_launcher_args,
+    parse_shape,
+)
 from .env import (
     LAUNCHERS,
     adapt_cfg_to_device,
@@ -25,6 +34,9 @@ __all__ = [
     'BAD_INPUT_EXIT',
     'DEBUG_ENV',
     'DEBUG_FLAG',
+    'add_debug_arg',
+    'add_launcher_args',
+    'parse_launcher_args',
     'LAUNCHERS',
     'ConfigError',
     'adapt_cfg_to_device',

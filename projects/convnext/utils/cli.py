@@ -1,5 +1,6 @@
-"""Command-line pieces shared by the tools: image shapes and bad-input exits."""
+"""Command-line pieces shared by the tools: launcher options, image shapes and bad-input exits."""
 
+import argparse
 import functools
 import os
 import sys
@@ -15,6 +16,35 @@ DEBUG_ENV = 'CONVNEXT_DEBUG'
 
 DEBUG_FLAG = '--debug'
 """Command-line flag of ``tools/train.py`` and ``tools/test.py`` with the same effect."""
+
+
+def add_debug_arg(parser: argparse.ArgumentParser) -> None:
+    """Adds ``--debug``: full tracebacks instead of the one ``error:`` line (:func:`exit_on_config_error`)."""
+    parser.add_argument(
+        DEBUG_FLAG, action='store_true', help=f'full tracebacks instead of one error line (or {DEBUG_ENV}=1)'
+    )
+
+
+def add_launcher_args(parser: argparse.ArgumentParser, launchers: Sequence[str]) -> None:
+    """Adds what ``tools/train.py`` and ``tools/test.py`` share: ``--launcher``, ``--debug`` and ``--local-rank``.
+
+    ``--local-rank`` is passed by ``torch.distributed.launch``; :func:`parse_launcher_args`
+    exports it as ``LOCAL_RANK`` for mmengine's distributed set-up.
+
+    Args:
+        parser: The tool's parser (changed in place).
+        launchers: The accepted ``--launcher`` values; the first is the default.
+    """
+    parser.add_argument('--launcher', choices=launchers, default=launchers[0], help='job launcher')
+    add_debug_arg(parser)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_launcher_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parses ``argv`` with a parser given :func:`add_launcher_args`; sets ``LOCAL_RANK`` unless already set."""
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def parse_shape(values: Sequence[int]) -> tuple[int, int]:
