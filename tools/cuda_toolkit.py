@@ -63,6 +63,13 @@ SOURCE_PATCHES = {
         # profiler range only.
         SourcePatch('src/3rdparty/concurrent_unordered_map.cuh', '#include <cudf/detail/nvtx/ranges.hpp>\n', ''),
         SourcePatch('src/3rdparty/concurrent_unordered_map.cuh', '    CUDF_FUNC_RANGE();\n', ''),
+        # 'namespace "thrust" has no member "device"': this header uses thrust::device, and coordinate_map_gpu.cu
+        # includes it before gpu.cuh; CCCL 3's thrust/count.h no longer declares the execution policies.
+        SourcePatch(
+            'src/3rdparty/concurrent_unordered_map.cuh',
+            '#include <thrust/count.h>\n',
+            '#include <thrust/count.h>\n#include <thrust/execution_policy.h>\n',
+        ),
         # 'namespace "thrust" has no member class "unary_function"': removed in CCCL 3; the base only added typedefs.
         SourcePatch(
             'src/coordinate_map_functors.cuh',
