@@ -49,6 +49,25 @@ class SourcePatch:
 
 
 THRUST_HEADERS = ('execution_policy', 'sort', 'unique', 'remove', 'reduce', 'count', 'copy', 'fill', 'sequence')
+PREFETCH_HELPER = """#if CUDART_VERSION >= 13000
+static inline cudaError_t minkowski_prefetch_to_device(const void* ptr, size_t bytes, int device, cudaStream_t stream)
+{
+  cudaMemLocation location{};
+  location.type = cudaMemLocationTypeDevice;
+  location.id   = device;
+  return cudaMemPrefetchAsync(ptr, bytes, location, 0, stream);
+}
+#else
+#define minkowski_prefetch_to_device cudaMemPrefetchAsync
+#endif
+#include <functional>
+"""
+"""cudaMemPrefetchAsync with a device number, for CUDA 12 and 13 (inserted into concurrent_unordered_map.cuh)."""
+PREFETCH_VALUES = (
+    'cudaMemPrefetchAsync(m_hashtbl_values, ',
+    'minkowski_prefetch_to_device(m_hashtbl_values, ',
+)
+"""The call that prefetches the hash table's values (twice in the header)."""
 # Each patch names the compiler error it fixes (CUDA 13.0 / CCCL 3.0 / C++20, torch 2.14 headers).
 SOURCE_PATCHES = {
     'minkowski': (
@@ -69,6 +88,30 @@ SOURCE_PATCHES = {
             'src/3rdparty/concurrent_unordered_map.cuh',
             '#include <thrust/count.h>\n',
             '#include <thrust/count.h>\n#include <thrust/execution_policy.h>\n',
+        ),
+        # 'no suitable constructor exists to convert from "int" to "cudaMemLocation"': CUDA 13's
+        # cudaMemPrefetchAsync takes a cudaMemLocation and flags instead of a device number.
+        SourcePatch('src/3rdparty/concurrent_unordered_map.cuh', '#include <functional>\n', PREFETCH_HELPER),
+        SourcePatch('src/3rdparty/concurrent_unordered_map.cuh', *PREFETCH_VALUES),
+        SourcePatch('src/3rdparty/concurrent_unordered_map.cuh', *PREFETCH_VALUES),  # prefetch() and init()
+        SourcePatch(
+            'src/3rdparty/concurrent_unordered_map.cuh',
+            'cudaMemPrefetchAsync(this, ',
+            'minkowski_prefetch_to_device(this, ',
+        ),
+        # 'more than one instance of overloaded function "std::__to_address" matches': libstdc++'s
+        # shared_ptr = unique_ptr&& calls __to_address unqualified and ADL also finds cuda::std's (CCCL 3);
+        # constructing the shared_ptr from the released pointer and its deleter avoids that overload.
+        SourcePatch(
+            'src/coordinate_map_gpu.cuh',
+            '      m_map = map_type::create(\n'
+            '          compute_hash_table_size(size, m_hashtable_occupancy),\n'
+            '          m_unused_element, m_unused_key, m_hasher, m_equal, m_map_allocator);\n',
+            '      auto created = map_type::create(\n'
+            '          compute_hash_table_size(size, m_hashtable_occupancy),\n'
+            '          m_unused_element, m_unused_key, m_hasher, m_equal, m_map_allocator);\n'
+            '      auto deleter = created.get_deleter();\n'
+            '      m_map = std::shared_ptr<map_type>(created.release(), deleter);\n',
         ),
         # 'namespace "thrust" has no member class "unary_function"': removed in CCCL 3; the base only added typedefs.
         SourcePatch(
