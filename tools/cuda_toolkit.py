@@ -113,6 +113,13 @@ SOURCE_PATCHES = {
             '      auto deleter = created.get_deleter();\n'
             '      m_map = std::shared_ptr<map_type>(created.release(), deleter);\n',
         ),
+        # 'incomplete type "at::Tensor" is not allowed' in ATen/cuda/CUDAUtils.h: torch 2.14's header no longer
+        # brings the Tensor definition, and spmm.cu includes it before torch/extension.h.
+        SourcePatch(
+            'src/spmm.cu',
+            '#include <ATen/cuda/CUDAContext.h>\n',
+            '#include <torch/extension.h>\n#include <ATen/cuda/CUDAContext.h>\n',
+        ),
         # 'namespace "thrust" has no member class "unary_function"': removed in CCCL 3; the base only added typedefs.
         SourcePatch(
             'src/coordinate_map_functors.cuh',
