@@ -121,3 +121,15 @@ def test_backbone_benchmark_table_leaves_compiled_memory_blank(benchmark_backbon
     times = {'ours': {'inference': [1.0], 'train': [2.0]}, 'ours-compiled': {'inference': [0.5], 'train': [4.0]}}
     table = benchmark_backbone.report(times, {'ours': {'inference': 10.0, 'train': 20.0}})
     assert table.splitlines()[-1] == '| ours-compiled | 500 | 4000 | 0.50x | 2.00x | - | - |'
+
+
+@pytest.mark.parametrize(
+    ('extra', 'expected'),
+    [([], {'options': {'force_layout_optimization': True, 'cpp_wrapper': True}}), (['--plain-compile'], {})],
+)
+def test_backbone_benchmark_compiles_every_implementation_alike(
+    benchmark_backbone: ModuleType, extra: list[str], expected: dict
+) -> None:
+    """ours-compiled and timm-compiled get the same torch.compile arguments: the CPU options, or none."""
+    args = benchmark_backbone.parse_args(['--models', 'ours-compiled', 'timm-compiled', *extra])
+    assert benchmark_backbone.compile_kwargs(args) == expected

@@ -44,6 +44,20 @@ def test_train_resume_and_test(tiny_config: Path, tmp_path: Path) -> None:
     assert list((tmp_path / 'vis').rglob('*.png'))  # drawn predictions
 
 
+@pytest.mark.slow
+def test_train_compiled_on_the_cpu_gets_the_inductor_options(tiny_config: Path, tmp_path: Path) -> None:
+    """``compile=True``: mmengine compiles train_step with the CPU options the tool adds and trains to a checkpoint."""
+    result = run_tool(
+        PYTHON, 'tools/train.py', str(tiny_config), '--work-dir', str(tmp_path / 'work'),
+        '--cfg-options', 'compile=True', 'train_cfg.max_epochs=1', timeout=900,
+    )  # fmt: skip
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-3000:]
+    assert "compile options {'force_layout_optimization': True, 'cpp_wrapper': True} (CPU inductor)" in log
+    assert 'Model has been "compiled"' in log
+    assert (tmp_path / 'work' / 'epoch_1.pth').is_file()
+
+
 def run_on_two_processes(script: str, files: list[str], work_dir: Path) -> str:
     """``bash SCRIPT FILES... 2 --work-dir WORK_DIR`` on two CPU processes; returns its output, asserting success."""
     result = subprocess.run(

@@ -1,8 +1,11 @@
 """Times our ConvNeXt backbone against timm's and mmpretrain's at the same arch, eager and compiled.
 
 The ``-compiled`` models are the same backbones under ``torch.compile``
-(inductor, default mode); their first (untimed) runs compile the inference and
-the training graphs. Each repeat runs every model once (inference, then one training step:
+(inductor, default mode), every implementation with the same options: by
+default :func:`convnext.utils.compile_model`'s (on the CPU: channels-last
+backward graphs and the C++ wrapper, see :mod:`convnext.utils.compile`),
+``--plain-compile`` for none. Their first (untimed) runs compile the inference
+and the training graphs. Each repeat runs every model once (inference, then one training step:
 forward, backward and an SGD step), interleaved, so background load hits all
 models alike; the table shows medians and the ratio of every model's time to
 ours (> 1: ours is faster). Peak memory is measured per model and mode in a
@@ -22,6 +25,7 @@ Example::
 
     python tools/analysis/benchmark_backbone.py --arch tiny --batch-size 8 --repeats 7
     python tools/analysis/benchmark_backbone.py --models ours timm  # eager only, no compilation
+    python tools/analysis/benchmark_backbone.py --models ours ours-compiled --plain-compile
     python tools/analysis/benchmark_backbone.py --device cuda --amp --channels-last
 """
 
@@ -37,7 +41,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from convnext.utils import cpu_description
+from convnext.utils import compile_options, cpu_description
 
 IMPLEMENTATIONS = ('ours', 'timm', 'mmpretrain')
 """The backbone implementations compared."""
@@ -81,6 +85,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--amp', action='store_true', help='autocast to float16 (CUDA) or bfloat16 (CPU)')
     parser.add_argument('--channels-last', action='store_true', help='feed channels-last input to every model')
     parser.add_argument('--no-memory', action='store_true', help='skip the peak-memory subprocesses')
+    parser.add_argument(
+        '--plain-compile',
+        action='store_true',
+        help='compile with torch.compile defaults, without convnext.utils.compile_options (shows what they gain)',
+    )
     parser.add_argument('--profile', action='store_true', help='print torch.profiler top ops of ours')
     parser.add_argument('--json', default=None, help='also write the results to this JSON file')
     parser.add_argument('--memory-worker', nargs=2, metavar=('MODEL', 'MODE'), help=argparse.SUPPRESS)
@@ -138,14 +147,15 @@ class Runner:
     Args:
         model: A backbone from :func:`build_model`.
         args: Parsed options (device, batch size, size, amp, channels-last).
-        compiled: Runs the model under ``torch.compile`` (inductor). Defaults to False.
+        compiled: Runs the model under ``torch.compile`` with
+            :func:`compile_kwargs`. Defaults to False.
     """
 
     def __init__(self, model: nn.Module, args: argparse.Namespace, compiled: bool = False) -> None:
         self.device = torch.device(args.device)
         memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
         model = Features(model).to(self.device, memory_format=memory_format)
-        self.model = torch.compile(model) if compiled else model
+        self.model = torch.compile(model, **compile_kwargs(args)) if compiled else model
         self.x = torch.randn(args.batch_size, 3, args.size, args.size, device=self.device)
         self.x = self.x.contiguous(memory_format=memory_format)
         self.amp_dtype = (torch.float16 if self.device.type == 'cuda' else torch.bfloat16) if args.amp else None
@@ -177,6 +187,11 @@ class Runner:
         """Waits for queued GPU work, so wall-clock times are complete."""
         if self.device.type == 'cuda':
             torch.cuda.synchronize(self.device)
+
+
+def compile_kwargs(args: argparse.Namespace) -> dict:
+    """The keyword arguments every ``-compiled`` model gets from ``torch.compile``."""
+    return {} if args.plain_compile else compile_options(True, args.device)
 
 
 def make_runner(name: str, args: argparse.Namespace) -> Runner:
@@ -303,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         f'amp {args.amp}, channels-last input {args.channels_last}, threads {torch.get_num_threads()}, '
         f'median of {args.repeats} interleaved repeats, torch {torch.__version__}'
     )
+    if any(name.endswith(COMPILED_SUFFIX) for name in runners):
+        print(f'-compiled: torch.compile(**{compile_kwargs(args)})')
     print(cpu_description())
     print(report(times, peaks))
     if args.profile and 'ours' in runners:

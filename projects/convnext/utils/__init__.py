@@ -1,7 +1,7 @@
 """Run-time set-up shared by the tools: configs adapted to the device, CPU
-distributed launch, safe loading of mmengine's own checkpoints, one-line
-errors for configs that fail to build, and the command-line pieces
-(``--shape``, ``--launcher``, bad-input exits).
+distributed launch, ``torch.compile`` options for the CPU, safe loading of
+mmengine's own checkpoints, one-line errors for configs that fail to build,
+and the command-line pieces (``--shape``, ``--launcher``, bad-input exits).
 
 The error classes live in :mod:`convnext.exceptions`; ``ConfigError`` is
 re-exported here for the tools."""
@@ -18,6 +18,7 @@ from .cli import (
     parse_launcher_args,
     parse_shape,
 )
+from .compile import CPU_INDUCTOR_OPTIONS, compile_model, compile_options
 from .env import (
     LAUNCHERS,
     adapt_cfg_to_device,
@@ -38,11 +39,14 @@ __all__ = [
     'add_launcher_args',
     'parse_launcher_args',
     'LAUNCHERS',
+    'CPU_INDUCTOR_OPTIONS',
     'ConfigError',
     'adapt_cfg_to_device',
     'allow_mmengine_checkpoints',
     'build_runner',
     'check_config',
+    'compile_model',
+    'compile_options',
     'config_build_errors',
     'cpu_description',
     'exit_on_config_error',

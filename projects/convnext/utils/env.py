@@ -18,6 +18,7 @@ from mmengine.runner import Runner
 from ..engine import make_preemptible
 from ..exceptions import ConfigError
 from ..serialization import allow_mmengine_checkpoints
+from .compile import compile_options
 
 LAUNCHERS = ('none', 'pytorch', 'slurm')
 """Launchers the tools accept (mmengine's names)."""
@@ -103,8 +104,10 @@ def adapt_cfg_to_device(cfg: Config, distributed: bool) -> tuple[Config, list[st
     """Returns a copy of ``cfg`` that runs on this machine, and what was changed.
 
     Without CUDA: ``AmpOptimWrapper`` becomes ``OptimWrapper`` (AMP needs a
-    GPU here), SyncBN layers become BN, and a distributed run wraps the model
-    in :class:`convnext.engine.CPUDistributedDataParallel` (gloo).
+    GPU here), SyncBN layers become BN, a distributed run wraps the model
+    in :class:`convnext.engine.CPUDistributedDataParallel` (gloo), and a
+    ``compile`` setting gets the CPU inductor options of
+    :func:`convnext.utils.compile.compile_options` (the config's own win).
 
     On every machine, a dataloader with ``num_workers=0`` gets
     ``persistent_workers=False`` (torch's DataLoader refuses the pair, e.g.
@@ -127,6 +130,7 @@ def adapt_cfg_to_device(cfg: Config, distributed: bool) -> tuple[Config, list[st
     if 'model' in cfg and _replace_sync_bn(cfg.model):
         changes.append('SyncBN -> BN (no CUDA)')
     cfg.pop('sync_bn', None)
+    changes += _add_cpu_compile_options(cfg)
     if distributed:
         wrapper = dict(cfg.get('model_wrapper_cfg') or {})
         wrapper['type'] = CPU_DDP
@@ -135,6 +139,16 @@ def adapt_cfg_to_device(cfg: Config, distributed: bool) -> tuple[Config, list[st
         cfg.model_wrapper_cfg = wrapper
         changes.append(f'model wrapper -> {CPU_DDP} (gloo)')
     return cfg, changes
+
+
+def _add_cpu_compile_options(cfg: Config) -> list[str]:
+    """Adds the CPU inductor options to ``cfg.compile``, in place; what was changed."""
+    compile_cfg = cfg.get('compile')
+    kwargs = compile_options(compile_cfg, 'cpu')
+    if kwargs is None or kwargs == compile_cfg:
+        return []
+    cfg.compile = kwargs
+    return [f'compile options {kwargs.get("options")} (CPU inductor)']
 
 
 def _drop_persistent_workers(cfg: Config) -> list[str]:

@@ -15,6 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from convnext.models import ConvNeXt, ConvNeXtV2
 from convnext.models.backbones.convnext import DOWNSAMPLE_STRIDE, DW_KERNEL, MLP_RATIO, STEM_STRIDE, ConvNeXtBlock
 from convnext.models.backbones.fast_paths import fast_paths, fast_paths_enabled, fused_inference_applies
+from convnext.utils import compile_model
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -305,9 +306,11 @@ def test_compiled_model_never_recompiles_and_sees_weight_writes() -> None:
 
 
 @pytest.mark.slow
-def test_inductor_compiles_train_and_eval() -> None:
+@pytest.mark.parametrize('compiler', [torch.compile, compile_model], ids=['torch.compile', 'compile_model'])
+def test_inductor_compiles_train_and_eval(compiler: Callable[[nn.Module], Callable]) -> None:
+    """Plain torch.compile and convnext's CPU options (channels-last backward graphs, C++ wrapper) match eager."""
     model = build('cpu')
-    compiled = torch.compile(model)
+    compiled = compiler(model)
     x = images()
     for path in ('inference', 'train'):
         eager_outs = run(model, x, path)

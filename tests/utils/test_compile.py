@@ -1,0 +1,57 @@
+"""convnext.utils.compile: the CPU inductor options, for compile_model and for configs' ``compile``."""
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from convnext.utils import CPU_INDUCTOR_OPTIONS, adapt_cfg_to_device, compile_options
+
+
+@pytest.mark.parametrize('compile_cfg', [None, False])
+def test_nothing_compiled_stays_uncompiled(compile_cfg: bool | None) -> None:
+    assert compile_options(compile_cfg, 'cpu') is None
+
+
+def test_cpu_gets_both_options() -> None:
+    assert compile_options(True, 'cpu') == {'options': CPU_INDUCTOR_OPTIONS}
+    assert CPU_INDUCTOR_OPTIONS == {'force_layout_optimization': True, 'cpp_wrapper': True}
+
+
+def test_users_options_win_and_their_dict_is_left_alone() -> None:
+    user = {'mode': 'max-autotune', 'options': {'cpp_wrapper': False, 'freezing': True}}
+    kwargs = compile_options(user, torch.device('cpu'))
+    assert kwargs == {
+        'mode': 'max-autotune',
+        'options': {'force_layout_optimization': True, 'cpp_wrapper': False, 'freezing': True},
+    }
+    assert user == {'mode': 'max-autotune', 'options': {'cpp_wrapper': False, 'freezing': True}}
+
+
+@pytest.mark.parametrize(('compile_cfg', 'device'), [(True, 'cuda'), ({'backend': 'aot_eager'}, 'cpu')])
+def test_other_devices_and_backends_are_unchanged(compile_cfg: bool | dict, device: str) -> None:
+    expected = {} if compile_cfg is True else compile_cfg
+    assert compile_options(compile_cfg, device) == expected
+
+
+@pytest.mark.parametrize(
+    ('compile_cfg', 'message'),
+    [
+        ('yes', r"^compile: expected True, False or a dict .* got 'yes'"),
+        ({'options': 1}, r'^compile\.options: .* got 1'),
+    ],
+)
+def test_bad_settings_name_the_key(compile_cfg: object, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        compile_options(compile_cfg, 'cpu')
+
+
+def test_tools_add_the_options_to_a_configs_compile_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mmengine's Runner calls torch.compile(train_step, **cfg.compile): the options must be in the config it gets."""
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    cfg = Config({'compile': {'dynamic': False}})
+    adapted, changes = adapt_cfg_to_device(cfg, distributed=False)
+    assert adapted.compile == {'dynamic': False, 'options': CPU_INDUCTOR_OPTIONS}
+    assert changes == [f'compile options {CPU_INDUCTOR_OPTIONS} (CPU inductor)']
+    assert cfg.compile == {'dynamic': False}
+    unset, changes = adapt_cfg_to_device(Config({}), distributed=False)
+    assert 'compile' not in unset and changes == []
