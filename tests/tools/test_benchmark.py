@@ -66,7 +66,7 @@ def test_benchmark_runs_every_host(benchmark: ModuleType, host: str, tmp_path: P
     cfg = {'mmdet': tiny_detector_cfg, 'mmpretrain': tiny_classifier_cfg}.get(
         host, lambda: tiny_segmentor_cfg(tmp_path)
     )()
-    result = benchmark.benchmark(cfg, shape=(96, 64), batch_size=2, warmup=1, iters=2, device='cpu')
+    result = benchmark.benchmark(cfg, shape=(64, 96), batch_size=2, warmup=1, iters=2, device='cpu')
     assert set(result) == RESULT_KEYS
     assert result['images_per_s'] == pytest.approx(2e3 / result['latency_ms_mean'], rel=1e-6)
     assert result['peak_memory_mib'] > 0 and result['memory_kind'] == 'cpu_rss'

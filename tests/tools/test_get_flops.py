@@ -82,9 +82,9 @@ def test_classifier_flops_match_an_analytic_count(get_flops: ModuleType) -> None
 
 def test_segmentor_counts_backbone_and_decode_head(get_flops: ModuleType, tmp_path: Path) -> None:
     cfg = upernet_cfg(tmp_path, TINY_ARCH, TINY_DIMS, 16)
-    small = get_flops.count_complexity(cfg, 64, 32)
-    large = get_flops.count_complexity(cfg, 128, 64)
-    backbone_only = get_flops.count_complexity(classifier_cfg(), 64, 32)['flops']
+    small = get_flops.count_complexity(cfg, 32, 64)
+    large = get_flops.count_complexity(cfg, 64, 128)
+    backbone_only = get_flops.count_complexity(classifier_cfg(), 32, 64)['flops']
     assert small['flops'] > backbone_only
     assert large['flops'] == pytest.approx(4 * small['flops'], rel=0.1)
 
@@ -112,6 +112,8 @@ def test_cli_prints_and_rejects_bad_input(get_flops: ModuleType, capsys: pytest.
     assert get_flops.main([str(path), '--shape', '64']) == 0
     out = capsys.readouterr().out
     assert 'FLOPs:' in out and 'Params:' in out and '(1, 3, 64, 64)' in out
+    assert get_flops.main([str(path), '--shape', '32', '64']) == 0  # H W, as mmseg's and mmpretrain's get_flops
+    assert '(1, 3, 32, 64)' in capsys.readouterr().out
     assert get_flops.main([str(tmp_path / 'missing.py')]) == 2
     assert get_flops.main([str(path), '--shape', '0', '64']) == 2
 
@@ -119,7 +121,7 @@ def test_cli_prints_and_rejects_bad_input(get_flops: ModuleType, capsys: pytest.
 @pytest.mark.slow
 @pytest.mark.parametrize('name', sorted(PAPER_DET_GFLOPS))
 def test_detection_flops_match_the_paper(get_flops: ModuleType, name: str) -> None:
-    result = get_flops.count_complexity(Config.fromfile(str(CONFIG_DIR / name)), 1280, 800)
+    result = get_flops.count_complexity(Config.fromfile(str(CONFIG_DIR / name)), 800, 1280)
     assert result['flops'] / 1e9 == pytest.approx(PAPER_DET_GFLOPS[name], rel=PAPER_TOLERANCE)
 
 
@@ -129,5 +131,5 @@ def test_upernet_flops_match_the_paper(get_flops: ModuleType, tmp_path: Path) ->
         cfg = Config.fromfile(str(SEG_CONFIG_T))
     else:
         cfg = upernet_cfg(tmp_path, 'tiny', [96, 192, 384, 768], 512)
-    result = get_flops.count_complexity(cfg, 2048, 512)
+    result = get_flops.count_complexity(cfg, 512, 2048)
     assert result['flops'] / 1e9 == pytest.approx(PAPER_UPERNET_T_GFLOPS, rel=PAPER_TOLERANCE)

@@ -35,11 +35,11 @@ def test_launcher_args_default_and_local_rank_export(monkeypatch: pytest.MonkeyP
         parse_launcher_args(launcher_parser(), ['--launcher', 'mpi'])
 
 
-def test_shape_is_width_height_or_square() -> None:
-    assert parse_shape([640, 480]) == (640, 480) and parse_shape([512]) == (512, 512)
-    with pytest.raises(ConfigError, match=r'--shape takes W H or one side, got \[1, 2, 3\]'):
+def test_shape_is_height_width_or_square() -> None:
+    assert parse_shape([480, 640]) == (480, 640) and parse_shape([512]) == (512, 512)
+    with pytest.raises(ConfigError, match=r'--shape takes H W or one side, got \[1, 2, 3\]'):
         parse_shape([1, 2, 3])
-    with pytest.raises(ConfigError, match='width 0 and height 4'):
+    with pytest.raises(ConfigError, match='height 0 and width 4'):
         parse_shape([0, 4])
 
 

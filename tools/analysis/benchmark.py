@@ -8,7 +8,7 @@ Without CHECKPOINT the weights are random (no download); the timing of
 detectors then includes post-processing of random boxes.
 
 Example:
-    python tools/analysis/benchmark.py configs/mask_rcnn_convnext_t_3x.py --shape 1280 800 --iters 20
+    python tools/analysis/benchmark.py configs/mask_rcnn_convnext_t_3x.py --shape 800 1280 --iters 20
 """
 
 import argparse
@@ -77,7 +77,7 @@ def random_batch(scope: str, batch_size: int, height: int, width: int) -> dict[s
 def benchmark(
     cfg: Config,
     checkpoint: str | None = None,
-    shape: tuple[int, int] = (1280, 800),
+    shape: tuple[int, int] = (800, 1280),
     batch_size: int = 1,
     warmup: int = 2,
     iters: int = 10,
@@ -88,7 +88,7 @@ def benchmark(
     Args:
         cfg: A model config of mmdet, mmseg or mmpretrain.
         checkpoint: Weights to load; random weights when None. Defaults to None.
-        shape: Image width and height. Defaults to (1280, 800).
+        shape: Image height and width. Defaults to (800, 1280).
         batch_size: Images per ``test_step``. Defaults to 1.
         warmup: Untimed iterations first. Defaults to 2.
         iters: Timed iterations. Defaults to 10.
@@ -105,7 +105,7 @@ def benchmark(
         )
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     model = build_model(cfg, checkpoint, device)
-    width, height = shape
+    height, width = shape
     batch = random_batch(cfg.default_scope, batch_size, height, width)
     if device == 'cuda':
         torch.cuda.reset_peak_memory_stats()
@@ -140,7 +140,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Benchmark the inference speed and memory of a model')
     parser.add_argument('config', help='config file (mmdet, mmseg or mmpretrain)')
     parser.add_argument('checkpoint', nargs='?', help='checkpoint file; random weights if omitted')
-    parser.add_argument('--shape', type=int, nargs='+', default=[1280, 800], help='image width and height')
+    parser.add_argument(
+        '--shape', type=int, nargs='+', default=[800, 1280], help='image height and width (one value: square)'
+    )
     parser.add_argument('--batch-size', type=int, default=1, help='images per forward')
     parser.add_argument('--warmup', type=int, default=2, help='untimed iterations first')
     parser.add_argument('--iters', type=int, default=10, help='timed iterations')
@@ -154,9 +156,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Prints images/s, latency and peak memory; returns the exit code (2 with one line on bad input)."""
     args = parse_args(argv)
-    width, height = parse_shape(args.shape)
+    height, width = parse_shape(args.shape)
     cfg = load_config(args.config, args.cfg_options)
-    result = benchmark(cfg, args.checkpoint, (width, height), args.batch_size, args.warmup, args.iters, args.device)
+    result = benchmark(cfg, args.checkpoint, (height, width), args.batch_size, args.warmup, args.iters, args.device)
     weights = args.checkpoint or 'random weights'
     print(f'Config: {args.config} ({weights}) on {result["device"]}, {args.batch_size} x 3 x {height} x {width}')
     print(result['cpu'])

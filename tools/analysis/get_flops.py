@@ -18,8 +18,8 @@ Mask R-CNN T 262.3G (paper 262G); Cascade T 740.8G (741G), S 827.3G (827G),
 B 964.6G (964G), L 1354.7G (1354G), XL 1899.1G (1898G); UperNet T 939.7G (939G).
 
 Example:
-    python tools/analysis/get_flops.py configs/cascade_mask_rcnn_convnext_t_3x.py --shape 1280 800
-    python tools/analysis/get_flops.py configs/upernet_convnext_t_160k_ade20k_512.py --shape 2048 512
+    python tools/analysis/get_flops.py configs/cascade_mask_rcnn_convnext_t_3x.py --shape 800 1280
+    python tools/analysis/get_flops.py configs/upernet_convnext_t_160k_ade20k_512.py --shape 512 2048
 """
 
 import argparse
@@ -129,18 +129,18 @@ def flops_probe(model: nn.Module, image_hw: tuple[int, int]) -> nn.Module:
     return TensorModeProbe(model)
 
 
-def count_complexity(cfg: Config, width: int, height: int) -> dict[str, float]:
+def count_complexity(cfg: Config, height: int, width: int) -> dict[str, float]:
     """Counts the model's parameters and FLOPs on a ``(1, 3, height, width)`` image.
 
     Args:
         cfg: A model config of mmdet, mmseg or mmpretrain (with ``default_scope``).
-        width: Input width in pixels.
         height: Input height in pixels.
+        width: Input width in pixels.
 
     Returns:
         ``{'flops': multiply-adds, 'params': parameters, 'seconds': counting time}``.
     """
-    width, height = parse_shape((width, height))
+    height, width = parse_shape((height, width))
     start = time.perf_counter()
     probe = flops_probe(build_model(cfg), (height, width))
     inputs = torch.rand(1, 3, height, width)
@@ -155,7 +155,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Count the parameters and FLOPs (multiply-adds) of a model')
     parser.add_argument('config', help='config file (mmdet, mmseg or mmpretrain)')
     parser.add_argument(
-        '--shape', type=int, nargs='+', default=[1280, 800], help='input width and height (one value: square)'
+        '--shape', type=int, nargs='+', default=[800, 1280], help='input height and width (one value: square)'
     )
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
     return parser.parse_args(argv)
@@ -165,10 +165,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Prints the input shape, FLOPs and parameters; returns the exit code (2 with one line on bad input)."""
     args = parse_args(argv)
-    width, height = parse_shape(args.shape)
-    result = count_complexity(load_config(args.config, args.cfg_options), width, height)
+    height, width = parse_shape(args.shape)
+    result = count_complexity(load_config(args.config, args.cfg_options), height, width)
     print(f'Config: {args.config}')
-    print(f'Input shape: (1, 3, {height}, {width})  (W x H = {width} x {height})')
+    print(f'Input shape: (1, 3, {height}, {width})  (H x W = {height} x {width})')
     print(f'FLOPs: {result["flops"] / GIGA:.1f} G (multiply-adds)')
     print(f'Params: {result["params"] / MEGA:.2f} M')
     print(f'Counted in {result["seconds"]:.1f} s')

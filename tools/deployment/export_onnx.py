@@ -42,7 +42,7 @@ from convnext.deploy import (
 from convnext.deploy.export import build_graph
 from convnext.deploy.runtime import ImagePreprocessor, _runtime_error, normalization_metadata, pad_to
 from convnext.exceptions import ConfigError
-from convnext.utils import add_debug_arg, cpu_description, exit_on_config_error, load_config
+from convnext.utils import add_debug_arg, cpu_description, exit_on_config_error, load_config, parse_shape
 
 BENCHMARK_WARMUP = 3
 """Untimed runs before a benchmark."""
@@ -83,17 +83,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def parse_height_width(values: list[int]) -> tuple[int, int]:
-    """``(H, W)`` of ``--shape H W`` or ``--shape SIDE``.
-
-    Raises:
-        ConfigError: Not one or two positive values.
-    """
-    if len(values) not in (1, 2) or min(values) < 1:
-        raise ConfigError(f'--shape takes H W or one side, all positive; got {values}')
-    return values[0], values[-1]
-
-
 def default_shape(cfg: Config, task: str, stride: int) -> tuple[int, int]:
     """The input ``(H, W)`` the config's test pipeline produces, rounded up to ``stride``.
 
@@ -132,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     task = task_of(cfg, args.config)
     model = init_model(cfg, args.checkpoint, device=args.device)
     stride = model_stride(model)
-    shape = parse_height_width(args.shape) if args.shape else default_shape(cfg, task, stride)
+    shape = parse_shape(args.shape) if args.shape else default_shape(cfg, task, stride)
     spec = ExportSpec(task=task, shape=shape, dynamic=args.dynamic, fp16=args.fp16, opset=args.opset)
     check_spec(spec, stride)
     example = _prepared_example(args, cfg, model, shape).to(args.device)

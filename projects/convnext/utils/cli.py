@@ -48,17 +48,20 @@ def parse_launcher_args(parser: argparse.ArgumentParser, argv: list[str] | None)
 
 
 def parse_shape(values: Sequence[int]) -> tuple[int, int]:
-    """The ``(width, height)`` of a ``--shape W H`` or ``--shape SIDE`` (square) option.
+    """The ``(height, width)`` of a ``--shape H W`` or ``--shape SIDE`` (square) option.
+
+    Height first in every tool, as the input ``(N, 3, H, W)`` and as mmseg's and
+    mmpretrain's ``tools/analysis_tools/get_flops.py`` read their ``--shape``.
 
     Raises:
         ConfigError: Not one or two values, or a value below 1.
     """
     if len(values) not in (1, 2):
-        raise ConfigError(f'--shape takes W H or one side, got {list(values)}')
-    width, height = values[0], values[-1]
-    if width < 1 or height < 1:
-        raise ConfigError(f'--shape must be positive, got width {width} and height {height}')
-    return width, height
+        raise ConfigError(f'--shape takes H W or one side, got {list(values)}')
+    height, width = values[0], values[-1]
+    if height < 1 or width < 1:
+        raise ConfigError(f'--shape must be positive, got height {height} and width {width}')
+    return height, width
 
 
 def exit_on_config_error(main: Callable[..., int]) -> Callable[..., int]:
