@@ -41,11 +41,12 @@ class ToolkitError(RuntimeError):
 
 @dataclass(frozen=True)
 class SourcePatch:
-    """Replaces the first ``old`` by ``new`` in ``path`` (relative to the unpacked sdist)."""
+    """Replaces the first ``count`` occurrences of ``old`` by ``new`` in ``path`` (relative to the unpacked sdist)."""
 
     path: str
     old: str
     new: str
+    count: int = 1
 
 
 THRUST_HEADERS = ('execution_policy', 'sort', 'unique', 'remove', 'reduce', 'count', 'copy', 'fill', 'sequence')
@@ -63,11 +64,6 @@ static inline cudaError_t minkowski_prefetch_to_device(const void* ptr, size_t b
 #include <functional>
 """
 """cudaMemPrefetchAsync with a device number, for CUDA 12 and 13 (inserted into concurrent_unordered_map.cuh)."""
-PREFETCH_VALUES = (
-    'cudaMemPrefetchAsync(m_hashtbl_values, ',
-    'minkowski_prefetch_to_device(m_hashtbl_values, ',
-)
-"""The call that prefetches the hash table's values (twice in the header)."""
 # Each patch names the compiler error it fixes (CUDA 13.0 / CCCL 3.0 / C++20, torch 2.14 headers).
 SOURCE_PATCHES = {
     'minkowski': (
@@ -92,8 +88,12 @@ SOURCE_PATCHES = {
         # 'no suitable constructor exists to convert from "int" to "cudaMemLocation"': CUDA 13's
         # cudaMemPrefetchAsync takes a cudaMemLocation and flags instead of a device number.
         SourcePatch('src/3rdparty/concurrent_unordered_map.cuh', '#include <functional>\n', PREFETCH_HELPER),
-        SourcePatch('src/3rdparty/concurrent_unordered_map.cuh', *PREFETCH_VALUES),
-        SourcePatch('src/3rdparty/concurrent_unordered_map.cuh', *PREFETCH_VALUES),  # prefetch() and init()
+        SourcePatch(
+            'src/3rdparty/concurrent_unordered_map.cuh',
+            'cudaMemPrefetchAsync(m_hashtbl_values, ',
+            'minkowski_prefetch_to_device(m_hashtbl_values, ',
+            count=2,  # prefetch() and init()
+        ),
         SourcePatch(
             'src/3rdparty/concurrent_unordered_map.cuh',
             'cudaMemPrefetchAsync(this, ',
@@ -146,7 +146,7 @@ def apply_patches(package: str, source: Path) -> list[str]:
         path = source / patch.path
         text = path.read_text()
         if patch.old in text and not (patch.old in patch.new and patch.new in text):
-            path.write_text(text.replace(patch.old, patch.new, 1))
+            path.write_text(text.replace(patch.old, patch.new, patch.count))
             changed.append(patch.path)
         elif patch.new and patch.new not in text:
             raise ToolkitError(f'{package} patch does not apply to {path}: {patch.old.strip()!r} not found')
