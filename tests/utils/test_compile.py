@@ -18,13 +18,22 @@ def test_cpu_gets_both_options() -> None:
 
 
 def test_users_options_win_and_their_dict_is_left_alone() -> None:
-    user = {'mode': 'max-autotune', 'options': {'cpp_wrapper': False, 'freezing': True}}
+    user = {'dynamic': False, 'options': {'cpp_wrapper': False, 'freezing': True}}
     kwargs = compile_options(user, torch.device('cpu'))
     assert kwargs == {
-        'mode': 'max-autotune',
+        'dynamic': False,
         'options': {'force_layout_optimization': True, 'cpp_wrapper': False, 'freezing': True},
     }
-    assert user == {'mode': 'max-autotune', 'options': {'cpp_wrapper': False, 'freezing': True}}
+    assert user == {'dynamic': False, 'options': {'cpp_wrapper': False, 'freezing': True}}
+
+
+def test_a_mode_becomes_its_options_because_torch_refuses_mode_with_options() -> None:
+    kwargs = compile_options({'mode': 'max-autotune'}, 'cpu')
+    assert kwargs == {'options': {**CPU_INDUCTOR_OPTIONS, **torch._inductor.list_mode_options('max-autotune')}}
+    assert kwargs['options']['max_autotune'] is True
+    torch.compile(torch.nn.Linear(2, 2), **kwargs)  # raises "Either mode or options ..." if both were passed
+    both = {'mode': 'max-autotune', 'options': {'cpp_wrapper': False}}
+    assert compile_options(both, 'cpu') == both  # the user's own conflict: torch names it
 
 
 @pytest.mark.parametrize(('compile_cfg', 'device'), [(True, 'cuda'), ({'backend': 'aot_eager'}, 'cpu')])

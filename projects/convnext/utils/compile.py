@@ -31,6 +31,7 @@ CPU_INDUCTOR_OPTIONS: dict[str, bool] = {'force_layout_optimization': True, 'cpp
 """Inductor options for the CPU (see the module docstring for why each)."""
 
 INDUCTOR = 'inductor'
+"""The backend the options are for."""
 
 
 def compile_options(compile_cfg: bool | Mapping[str, Any] | None, device: str | torch.device) -> dict[str, Any] | None:
@@ -45,7 +46,10 @@ def compile_options(compile_cfg: bool | Mapping[str, Any] | None, device: str | 
     Returns:
         None when nothing is compiled, else a new dict (``compile_cfg`` is not
         modified) whose ``options`` hold :data:`CPU_INDUCTOR_OPTIONS` under
-        the user's own options.
+        the user's own options. ``torch.compile`` refuses ``mode`` together
+        with ``options``, so a ``mode`` alone becomes the options it stands
+        for (``torch._inductor.list_mode_options``); given both, the setting
+        is returned as it is.
 
     Raises:
         TypeError: ``compile_cfg`` is neither a bool, None nor a mapping, or
@@ -63,6 +67,10 @@ def compile_options(compile_cfg: bool | Mapping[str, Any] | None, device: str | 
     options = kwargs.get('options') or {}
     if not isinstance(options, Mapping):
         raise TypeError(f'compile.options: expected a dict of inductor options, got {options!r}')
+    if kwargs.get('mode') is not None:
+        if options:
+            return kwargs
+        options = torch._inductor.list_mode_options(kwargs.pop('mode'))
     kwargs['options'] = {**CPU_INDUCTOR_OPTIONS, **options}
     return kwargs
 
@@ -75,7 +83,8 @@ def compile_model(model: nn.Module | Callable, device: str | torch.device | None
         from convnext.utils import compile_model
 
         compiled = compile_model(backbone)            # CPU: both options added
-        compiled = compile_model(backbone, mode='max-autotune', options={'cpp_wrapper': False})
+        compiled = compile_model(backbone, mode='max-autotune')  # its options and both CPU options
+        compiled = compile_model(backbone, options={'cpp_wrapper': False})
 
     Args:
         model: A module or function.
