@@ -9,7 +9,9 @@ from convnext.exceptions import ConfigError
 from convnext.utils import (
     BAD_INPUT_EXIT,
     DEBUG_ENV,
+    DETECTION_SHAPE,
     add_launcher_args,
+    add_shape_arg,
     exit_on_config_error,
     parse_launcher_args,
     parse_shape,
@@ -33,6 +35,14 @@ def test_launcher_args_default_and_local_rank_export(monkeypatch: pytest.MonkeyP
     assert os.environ['LOCAL_RANK'] == '1'
     with pytest.raises(SystemExit):
         parse_launcher_args(launcher_parser(), ['--launcher', 'mpi'])
+
+
+def test_every_tool_declares_shape_height_first() -> None:
+    parser = argparse.ArgumentParser()
+    add_shape_arg(parser, list(DETECTION_SHAPE))
+    assert parse_shape(parser.parse_args([]).shape) == (800, 1280)  # H W of the papers' 1280 x 800
+    assert parse_shape(parser.parse_args(['--shape', '512', '2048']).shape) == (512, 2048)
+    assert 'height and width' in parser.format_help() and '800 1280' in parser.format_help()
 
 
 def test_shape_is_height_width_or_square() -> None:

@@ -26,8 +26,10 @@ from mmengine.runner import load_checkpoint
 from torch import nn
 
 from convnext.utils import (
+    DETECTION_SHAPE,
     ConfigError,
     adapt_cfg_to_device,
+    add_shape_arg,
     allow_mmengine_checkpoints,
     cpu_description,
     exit_on_config_error,
@@ -77,7 +79,7 @@ def random_batch(scope: str, batch_size: int, height: int, width: int) -> dict[s
 def benchmark(
     cfg: Config,
     checkpoint: str | None = None,
-    shape: tuple[int, int] = (800, 1280),
+    shape: tuple[int, int] = DETECTION_SHAPE,
     batch_size: int = 1,
     warmup: int = 2,
     iters: int = 10,
@@ -140,9 +142,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Benchmark the inference speed and memory of a model')
     parser.add_argument('config', help='config file (mmdet, mmseg or mmpretrain)')
     parser.add_argument('checkpoint', nargs='?', help='checkpoint file; random weights if omitted')
-    parser.add_argument(
-        '--shape', type=int, nargs='+', default=[800, 1280], help='image height and width (one value: square)'
-    )
+    add_shape_arg(parser, list(DETECTION_SHAPE))
     parser.add_argument('--batch-size', type=int, default=1, help='images per forward')
     parser.add_argument('--warmup', type=int, default=2, help='untimed iterations first')
     parser.add_argument('--iters', type=int, default=10, help='timed iterations')

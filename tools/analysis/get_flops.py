@@ -32,7 +32,15 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import MODELS, init_default_scope
 from torch import nn
 
-from convnext.utils import ConfigError, adapt_cfg_to_device, exit_on_config_error, load_config, parse_shape
+from convnext.utils import (
+    DETECTION_SHAPE,
+    ConfigError,
+    adapt_cfg_to_device,
+    add_shape_arg,
+    exit_on_config_error,
+    load_config,
+    parse_shape,
+)
 
 DUMMY_PROPOSALS = 1000
 """Proposals fed to the box heads (mmdet 2.x ``forward_dummy``)."""
@@ -154,9 +162,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parses the command line."""
     parser = argparse.ArgumentParser(description='Count the parameters and FLOPs (multiply-adds) of a model')
     parser.add_argument('config', help='config file (mmdet, mmseg or mmpretrain)')
-    parser.add_argument(
-        '--shape', type=int, nargs='+', default=[800, 1280], help='input height and width (one value: square)'
-    )
+    add_shape_arg(parser, list(DETECTION_SHAPE))
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
     return parser.parse_args(argv)
 

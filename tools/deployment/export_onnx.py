@@ -42,7 +42,14 @@ from convnext.deploy import (
 from convnext.deploy.export import build_graph
 from convnext.deploy.runtime import ImagePreprocessor, _runtime_error, normalization_metadata, pad_to
 from convnext.exceptions import ConfigError
-from convnext.utils import add_debug_arg, cpu_description, exit_on_config_error, load_config, parse_shape
+from convnext.utils import (
+    add_debug_arg,
+    add_shape_arg,
+    cpu_description,
+    exit_on_config_error,
+    load_config,
+    parse_shape,
+)
 
 BENCHMARK_WARMUP = 3
 """Untimed runs before a benchmark."""
@@ -57,12 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('config', help='config file of the trained model')
     parser.add_argument('checkpoint', help='checkpoint file (mmengine)')
     parser.add_argument('--out', required=True, help='ONNX file to write')
-    parser.add_argument(
-        '--shape',
-        type=int,
-        nargs='+',
-        help="input height and width (one value: square); default: the test pipeline's crop or resize scale",
-    )
+    add_shape_arg(parser, None, "the test pipeline's crop or resize scale")
     parser.add_argument('--dynamic', action='store_true', help='dynamic batch, height and width (not for detectors)')
     parser.add_argument('--fp16', action='store_true', help='float16 network; GRN/LayerNorm statistics stay float32')
     parser.add_argument('--opset', type=int, default=DEFAULT_OPSET, help='ONNX opset version')

@@ -47,6 +47,24 @@ def parse_launcher_args(parser: argparse.ArgumentParser, argv: list[str] | None)
     return args
 
 
+DETECTION_SHAPE = (800, 1280)
+"""The papers' detection input as ``(H, W)`` (1280 x 800 in their W x H): the analysis tools' default ``--shape``."""
+
+
+def add_shape_arg(parser: argparse.ArgumentParser, default: Sequence[int] | None, default_help: str = '') -> None:
+    """Adds ``--shape H W`` (or one side: square), read by :func:`parse_shape`.
+
+    Args:
+        parser: The tool's parser.
+        default: ``[H, W]`` when the option is absent, or None.
+        default_help: What the default is, when it is not a fixed shape. Defaults to ''.
+    """
+    shown = f'default: {default_help}' if default_help else f'default: {" ".join(map(str, default))}'
+    parser.add_argument(
+        '--shape', type=int, nargs='+', default=default, help=f'input height and width (one value: square); {shown}'
+    )
+
+
 def parse_shape(values: Sequence[int]) -> tuple[int, int]:
     """The ``(height, width)`` of a ``--shape H W`` or ``--shape SIDE`` (square) option.
 
