@@ -1,4 +1,4 @@
-"""LayerNorm2d, GRN and DropPath against the official formulas; half precision."""
+"""LayerNorm2d, GRN and DropPath against the official formulas; half precision; fx and TorchScript."""
 
 import pytest
 import torch
@@ -162,3 +162,70 @@ def test_half_precision_layer_norm_takes_float32_statistics(dtype: torch.dtype, 
     # Normalised outputs are O(1): the absolute tolerance is the dtype's rounding of values up to ~4.
     tol = 4 * HALF_RTOL[dtype]
     torch.testing.assert_close(out.float(), expected, rtol=tol, atol=tol)
+
+
+def test_layer_norm_2d_is_one_traced_graph_for_maps_and_vectors() -> None:
+    """No branch on the rank: one fx graph serves ``(N, C, H, W)`` and ``(N, C)``, as eager does."""
+    norm = LayerNorm2d(6)
+    torch.nn.init.normal_(norm.weight)
+    torch.nn.init.normal_(norm.bias)
+    traced = torch.fx.symbolic_trace(norm)
+    maps = torch.randn(2, 6, 5, 4).contiguous(memory_format=torch.channels_last)
+    vectors = torch.randn(3, 6)
+    out = traced(maps)
+    torch.testing.assert_close(out, norm(maps), atol=0, rtol=0)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(traced(vectors), norm(vectors), atol=0, rtol=0)
+
+
+def random_layers() -> dict[str, torch.nn.Module]:
+    """Each layer with randomised parameters (GRN starts as the identity otherwise)."""
+    layers = {'LayerNorm': LayerNorm(8), 'LayerNorm2d': LayerNorm2d(8), 'GRN': GRN(8)}
+    for layer in layers.values():
+        for param in layer.parameters():
+            torch.nn.init.normal_(param)
+    return layers
+
+
+@pytest.mark.parametrize(
+    ('name', 'shape'),
+    [('LayerNorm', (2, 5, 3, 8)), ('LayerNorm2d', (2, 8, 5, 3)), ('LayerNorm2d', (2, 8)), ('GRN', (2, 5, 3, 8))],
+)
+def test_layers_script_and_equal_eager(name: str, shape: tuple[int, ...]) -> None:
+    layer = random_layers()[name]
+    x = torch.randn(shape)
+    torch.testing.assert_close(torch.jit.script(layer)(x), layer(x), atol=0, rtol=0)
+
+
+def test_scripted_grn_on_rows_equals_eager() -> None:
+    grn = random_layers()['GRN']
+    rows, sample_idx = torch.randn(7, 8), torch.tensor([0, 0, 2, 2, 2, 1, 0])
+    torch.testing.assert_close(torch.jit.script(grn)(rows, sample_idx, 3), grn(rows, sample_idx, 3), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize('shape', [(64, 3, 2, 2), (64, 12)])
+def test_scripted_drop_path_draws_what_eager_draws(shape: tuple[int, ...]) -> None:
+    """Same seed, same ops: the scripted DropPath drops the same samples, in training mode and on any rank."""
+    drop = DropPath(0.5)
+    scripted = torch.jit.script(drop)
+    x = torch.randn(shape)
+    torch.manual_seed(1)
+    expected = drop(x)
+    torch.manual_seed(1)
+    torch.testing.assert_close(scripted(x), expected, atol=0, rtol=0)
+    assert (expected == 0).any() and (expected != 0).any()
+    drop.eval()
+    assert torch.equal(torch.jit.script(drop)(x), x)  # eval mode: the identity
+
+
+def test_drop_path_keeps_the_memory_format() -> None:
+    x = torch.randn(8, 3, 4, 4).contiguous(memory_format=torch.channels_last)
+    assert drop_path(x, 0.5, training=True).is_contiguous(memory_format=torch.channels_last)
+
+
+def test_rows_without_num_samples_raise_one_clear_error() -> None:
+    rows, sample_idx = torch.randn(4, 8), torch.tensor([0, 0, 1, 1])
+    with pytest.raises(ValueError, match='GRN: num_samples .* required with sample_idx, got None'):
+        GRN(8)(rows, sample_idx)
+    with pytest.raises(ValueError, match='drop_path: num_samples .* required with sample_idx, got None'):
+        drop_path(rows, 0.5, training=True, sample_idx=sample_idx)

@@ -11,6 +11,11 @@ activations of a few thousand over a 56x56 map, which deep V2 blocks produce;
 the explicit ``.float()`` casts are plain ops, so exported graphs (ONNX,
 TensorRT) keep the reductions in float32 as well. For float32 input the casts
 are no-ops.
+
+Graph tools: every forward here is one straight path of tensor ops, with no
+Python branch on a tensor's rank, shape or flags, so ``torch.fx.symbolic_trace``
+(and torchvision's ``create_feature_extractor``), ``torch.jit.script`` and
+``torch.export.export`` record the same function eager mode runs.
 """
 
 import torch
@@ -29,7 +34,7 @@ GRN_MIN_SQUARED_SUM = torch.finfo(torch.float32).tiny
 
 def layer_norm(
     x: torch.Tensor,
-    normalized_shape: tuple[int, ...],
+    normalized_shape: list[int],
     weight: torch.Tensor | None,
     bias: torch.Tensor | None,
     eps: float,
@@ -70,23 +75,28 @@ class LayerNorm2d(nn.LayerNorm):
         super().__init__(num_channels, eps=eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalises ``x`` of shape ``(N, C, H, W)`` or ``(N, C)`` over ``C``."""
-        if x.dim() == 2:
-            return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
-        x = x.permute(0, 2, 3, 1)
-        x = layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
-        return x.permute(0, 3, 1, 2)
+        """Normalises ``x`` of shape ``(N, C, H, W)`` or ``(N, C)`` over ``C``.
+
+        ``movedim(1, -1)`` is ``permute(0, 2, 3, 1)`` on maps and the identity
+        on vectors: one path for both ranks, which symbolic tracing needs.
+        """
+        x = layer_norm(x.movedim(1, -1), self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.movedim(-1, 1)
 
 
-def grn_scale(squared_sums: torch.Tensor, eps: float = GRN_EPS) -> torch.Tensor:
+def grn_scale(
+    squared_sums: torch.Tensor, eps: float = GRN_EPS, min_squared_sum: float = GRN_MIN_SQUARED_SUM
+) -> torch.Tensor:
     """GRN's normalised response ``Nx = Gx / (mean_C(Gx) + eps)`` from per-channel squared sums ``(..., C)``.
 
     ``Gx = sqrt(sum x^2)``, the squared sums floored at the smallest normal
     float32 so the gradient of a channel that is zero everywhere is 0 (as
     ``torch.norm``'s), not NaN. Summing squares then taking the root is as
     fast as ``vector_norm`` forward and about twice as fast backward on the CPU.
+    ``min_squared_sum`` is an argument rather than a global read because
+    TorchScript cannot read a module-level float.
     """
-    gx = squared_sums.clamp_min(GRN_MIN_SQUARED_SUM).sqrt()
+    gx = squared_sums.clamp_min(min_squared_sum).sqrt()
     return gx / (gx.mean(dim=-1, keepdim=True) + eps)
 
 
@@ -184,6 +194,8 @@ class GRN(nn.Module):
         """
         if sample_idx is None:
             return grn(x, self.gamma, self.beta, self.eps)
+        if num_samples is None:
+            raise ValueError('GRN: num_samples (the number of samples N) is required with sample_idx, got None')
         return grn_rows(x, sample_idx, num_samples, self.gamma, self.beta, self.eps)
 
 
@@ -211,10 +223,14 @@ def drop_path(
     if drop_prob == 0.0 or not training:
         return x
     keep_prob = 1.0 - drop_prob
-    keep = x.new_empty(x.shape[0] if sample_idx is None else num_samples).bernoulli_(keep_prob).div_(keep_prob)
-    if sample_idx is not None:
-        keep = keep[sample_idx]
-    return x * keep.reshape(-1, *(1,) * (x.dim() - 1))
+    if sample_idx is None:
+        keep = x.new_empty(x.shape[:1]).bernoulli_(keep_prob).div_(keep_prob)
+    elif num_samples is None:
+        raise ValueError('drop_path: num_samples (the number of samples N) is required with sample_idx, got None')
+    else:
+        keep = x.new_empty([num_samples]).bernoulli_(keep_prob).div_(keep_prob)[sample_idx]
+    # Sample axis moved last so the (N,) keep mask broadcasts whatever x's rank (views, no copy).
+    return (x.movedim(0, -1) * keep).movedim(-1, 0)
 
 
 class DropPath(nn.Module):

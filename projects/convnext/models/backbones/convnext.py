@@ -133,14 +133,20 @@ class ConvNeXtBlock(nn.Module):
         return self.pointwise(x).permute(0, 3, 1, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Maps ``(N, C, H, W)`` to ``(N, C, H, W)``: ``x + drop_path(residual(x))``."""
-        if fast_paths.fused_inference_applies(self, x):
-            return fast_paths.fused_inference(self, x)
-        if self.with_cp and x.requires_grad:
-            branch = checkpoint(self.residual, x, use_reentrant=False)
-        else:
-            branch = self.residual(x)
-        return x + self.drop_path(branch)
+        """Maps ``(N, C, H, W)`` to ``(N, C, H, W)``: ``x + drop_path(residual(x))``.
+
+        The fast path and checkpointing are eager-mode strategies for the same
+        function: TorchScript does not compile the body of ``if not
+        torch.jit.is_scripting()``, and fx, export and compile tracers get the
+        reference path (:func:`.fast_paths.fused_inference_applies`,
+        :func:`.fast_paths.checkpoint_applies`).
+        """
+        if not torch.jit.is_scripting():
+            if fast_paths.fused_inference_applies(self, x):
+                return fast_paths.fused_inference(self, x)
+            if self.with_cp and fast_paths.checkpoint_applies(x):
+                return x + self.drop_path(checkpoint(self.residual, x, use_reentrant=False))
+        return x + self.drop_path(self.residual(x))
 
 
 @MODELS.register_module()

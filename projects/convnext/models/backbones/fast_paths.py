@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import torch
+import torch.fx
 import torch.nn.modules.module as module_hooks
 from torch import nn
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
@@ -135,6 +136,15 @@ def fused_inference_applies(block: 'ConvNeXtBlock', x: torch.Tensor) -> bool:
     return all(
         w.dtype == torch.float32 and w.device.type == 'cpu' for w in (block.pwconv1.weight, block.pwconv2.weight)
     )
+
+
+def checkpoint_applies(x: torch.Tensor) -> bool:
+    """Whether gradient checkpointing (``with_cp``) saves anything: ``x`` requires grad, no fx tracer.
+
+    An fx ``Proxy`` has no ``requires_grad`` to test; the traced graph is the
+    function itself, checkpointing is eager autograd's memory strategy.
+    """
+    return not isinstance(x, torch.fx.Proxy) and x.requires_grad
 
 
 def fused_inference(block: 'ConvNeXtBlock', x: torch.Tensor) -> torch.Tensor:
