@@ -15,6 +15,7 @@ import sys
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
 
+from convnext.engine.data_checks import add_data_checks
 from convnext.utils import (
     LAUNCHERS,
     ConfigError,
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg, changes = adapt_cfg_to_device(build_cfg(args), distributed)
         with config_build_errors(cfg, args.config):  # model, datasets, the checkpoint: one error line
             runner = build_runner(cfg, changes)
+            add_data_checks(runner)  # missing or unreadable files, labels outside the classes: one error line
             if args.out is not None:
                 runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
             runner.test()

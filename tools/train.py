@@ -21,6 +21,7 @@ import sys
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
+from convnext.engine.data_checks import add_data_checks
 from convnext.utils import (
     LAUNCHERS,
     ConfigError,
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg, batch = plan_batch(cfg, world_size(args.launcher), args.accumulate, args.auto_scale_lr, args.config)
         with config_build_errors(cfg, args.config):  # model, optimizer, datasets, checkpoints: one error line
             runner = build_runner(cfg, changes)
+            add_data_checks(runner)  # missing or unreadable files, labels outside the classes: one error line
             runner.logger.info(batch)
             runner.train()
     return 0

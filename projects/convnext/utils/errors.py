@@ -7,8 +7,10 @@ such an exception into a :class:`~convnext.exceptions.ConfigError` that names
 the config key (found from the dict the registry was building when it failed)
 and how to override it; a checkpoint that mmengine cannot read (``load_from``,
 ``--resume``, ``tools/test.py CHECKPOINT``) becomes a
-:class:`~convnext.exceptions.CheckpointReadError` naming the file. Errors of
-the training or testing steps themselves are left alone.
+:class:`~convnext.exceptions.CheckpointReadError` naming the file; a dataset
+that fails on its own files (an annotation file that is not JSON, 0 usable
+images) becomes a :class:`~convnext.engine.data_checks.DataError` naming them.
+Errors of the training or testing steps themselves are left alone.
 """
 
 import contextlib
@@ -17,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from types import FrameType
 from typing import Any
 
+from ..engine.data_checks import DataError, explain_dataset_build_error
 from ..exceptions import ConfigError, as_read_error
 
 REGISTRY_BUILD = ('build_from_cfg', 'mmengine/registry/build_functions.py')
@@ -80,6 +83,9 @@ def explain_build_error(error: BaseException, cfg: Mapping, path: str) -> Config
     if read_error is not None:
         return read_error
     key = _failing_key(frames, cfg)
+    data_problem = explain_dataset_build_error(frames, error)  # the data's files, not the config, are at fault
+    if data_problem is not None:
+        return DataError(f'{_dataloader_key(frames, key)}: {data_problem}')
     if key is None:
         return None
     key = _narrow_to_leaf(cfg, key, str(error))
@@ -120,6 +126,24 @@ def _failing_key(frames: list[FrameType], cfg: Mapping) -> str | None:
         if frame.f_code.co_name in RUNNER_STEPS and RUNNER_FILE in frame.f_code.co_filename:
             return RUNNER_STEPS[frame.f_code.co_name]
     return None
+
+
+def _dataloader_key(frames: list[FrameType], key: str | None) -> str:
+    """``key`` under the dataloader the Runner was building: ``test_dataloader = val_dataloader`` gives two equal
+    dicts, and tools/test.py reads the test one."""
+    loop_steps = [name for name in RUNNER_STEPS if name.endswith('_loop')]
+    step = next(
+        (
+            RUNNER_STEPS[frame.f_code.co_name]
+            for frame in frames
+            if frame.f_code.co_name in loop_steps and RUNNER_FILE in frame.f_code.co_filename
+        ),
+        None,
+    )
+    if step is None:
+        return key or 'dataset'
+    head, _, rest = (key or '').partition('.')
+    return f'{step}.{rest}' if head in {RUNNER_STEPS[name] for name in loop_steps} and rest else f'{step}.dataset'
 
 
 def _find_dict(cfg: Mapping, target: Any) -> str | None:
