@@ -407,7 +407,7 @@ def missing_files(paths: Sequence[str]) -> list[str]:
 def _add_sample_checks(dataset: BaseDataset, key: str, model: Any) -> None:
     """Wraps the image loaders of ``dataset.pipeline`` and adds a label check after a segmentation set's
     ``LoadAnnotations`` (in place; each only once)."""
-    from mmcv.transforms import LoadAnnotations, LoadImageFromFile
+    from mmcv.transforms import LoadAnnotations, LoadImageFromFile  # here: the tools import this module at start
 
     transforms = getattr(getattr(dataset, 'pipeline', None), 'transforms', None)
     if transforms is None:
