@@ -81,7 +81,9 @@ class LayerNorm2d(nn.LayerNorm):
         on vectors: one path for both ranks, which symbolic tracing needs.
         """
         x = layer_norm(x.movedim(1, -1), self.normalized_shape, self.weight, self.bias, self.eps)
-        return x.movedim(-1, 1)
+        # A non-negative source dim: the ONNX exporter writes movedim(-1, 1) as Transpose perm [0, -1, 1, 2],
+        # which onnxruntime refuses.
+        return x.movedim(x.dim() - 1, 1)
 
 
 def grn_scale(
