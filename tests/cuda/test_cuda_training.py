@@ -110,7 +110,7 @@ def test_layer_decay_with_amp_optim_wrapper() -> None:
     from convnext.engine import LayerDecayOptimWrapperConstructor
     from convnext.models import ConvNeXtV2
 
-    model = nn.ModuleDict({'backbone': ConvNeXtV2(arch='atto'), 'head': nn.Linear(320, 10)}).cuda()
+    model = nn.ModuleDict({'backbone': ConvNeXtV2(arch='atto', out_type='featmap'), 'head': nn.Linear(320, 10)}).cuda()
     cfg = dict(type='AmpOptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
     optim_wrapper = LayerDecayOptimWrapperConstructor(cfg, dict(decay_rate=0.8))(model)
     assert isinstance(optim_wrapper, AmpOptimWrapper)

@@ -199,7 +199,7 @@ custom_imports = dict(imports=['preemption_helpers'], allow_failed_imports=False
 classes = {classes}
 model = dict(
     backbone=dict(_delete_=True, type='convnext.ConvNeXt', arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 32, 64]),
-                  out_indices=(0, 1, 2, 3), drop_path_rate=0.1),
+                  out_indices=(0, 1, 2, 3), out_type='featmap', drop_path_rate=0.1),
     neck=dict(in_channels=[8, 16, 32, 64], out_channels=16),
     rpn_head=dict(in_channels=16, feat_channels=16),
     roi_head=dict(

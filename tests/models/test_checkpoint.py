@@ -260,7 +260,7 @@ def test_outputs_equal_timm(
     path = tmp_path / f'{timm_name}.pth'
     torch.save(state_dict, path)
     init_cfg = {'type': 'Pretrained', 'checkpoint': str(path)}
-    model = cls(arch, out_indices=(0, 1, 2, 3), init_cfg=init_cfg)
+    model = cls(arch, out_indices=(0, 1, 2, 3), out_type='featmap', init_cfg=init_cfg)
     pooling = cls(arch, out_type='avg', init_cfg=init_cfg)
     for m in (model, pooling):
         m.init_weights()

@@ -41,7 +41,8 @@ def tiny_segmentor_cfg(tmp_path: Path) -> Config:
         "_base_ = ['mmseg::_base_/models/upernet_convnext.py']\n"
         "default_scope = 'mmseg'\n"
         'model = dict(\n'
-        f"    backbone=dict(_delete_=True, type='convnext.ConvNeXt', arch={TINY_ARCH!r}, out_indices=[0, 1, 2, 3]),\n"
+        f"    backbone=dict(_delete_=True, type='convnext.ConvNeXt', arch={TINY_ARCH!r}, out_indices=[0, 1, 2, 3], "
+        "out_type='featmap'),\n"
         f'    data_preprocessor=dict(size=None), decode_head=dict(in_channels={TINY_DIMS}, channels=16),\n'
         f'    auxiliary_head=dict(in_channels={TINY_DIMS[2]}, channels=8))\n'
     )

@@ -53,7 +53,8 @@ def upernet_cfg(tmp_path: Path, arch: str | dict, dims: list[int], channels: int
         "_base_ = ['mmseg::_base_/models/upernet_convnext.py']\n"
         "default_scope = 'mmseg'\n"
         'model = dict(\n'
-        f"    backbone=dict(_delete_=True, type='convnext.ConvNeXt', arch={arch!r}, out_indices=[0, 1, 2, 3]),\n"
+        f"    backbone=dict(_delete_=True, type='convnext.ConvNeXt', arch={arch!r}, out_indices=[0, 1, 2, 3], "
+        "out_type='featmap'),\n"
         f'    decode_head=dict(in_channels={dims}, channels={channels}, num_classes=150),\n'
         f'    auxiliary_head=dict(in_channels={dims[2]}, channels={channels // 2}, num_classes=150))\n'
     )

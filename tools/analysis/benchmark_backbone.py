@@ -105,7 +105,7 @@ def build_model(name: str, arch: str, v2: bool) -> nn.Module:
     if name == 'ours':
         from convnext.models import ConvNeXt, ConvNeXtV2
 
-        return (ConvNeXtV2 if v2 else ConvNeXt)(arch=arch, out_indices=-1)
+        return (ConvNeXtV2 if v2 else ConvNeXt)(arch=arch, out_indices=-1, out_type='featmap')
     if name == 'timm':
         import timm
 

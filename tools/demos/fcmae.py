@@ -42,7 +42,7 @@ PRETRAIN_CONFIG = """
 default_scope = 'mmpretrain'
 model = dict(
     type='convnext.FCMAE',
-    backbone=dict(type='convnext.ConvNeXtV2', arch='atto'),
+    backbone=dict(type='convnext.ConvNeXtV2', arch='atto', out_indices=-1, out_type='featmap'),
     decoder_embed_dim={decoder_dim},
     mask_ratio=0.6,
     norm_pix_loss=True,
@@ -80,7 +80,7 @@ FINETUNE_CONFIG = """
 default_scope = 'mmpretrain'
 model = dict(
     type='ImageClassifier',
-    backbone=dict(type='convnext.ConvNeXtV2', arch='atto', out_type='avg', drop_path_rate=0.1,
+    backbone=dict(type='convnext.ConvNeXtV2', arch='atto', out_indices=-1, out_type='avg', drop_path_rate=0.1,
                   init_cfg=dict(type='Pretrained', checkpoint='{checkpoint}')),
     head=dict(type='LinearClsHead', num_classes={num_classes}, in_channels=320,
               loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),

@@ -10,6 +10,7 @@ convnext_backbone = dict(
     type='convnext.ConvNeXt',
     arch='tiny',
     out_indices=[0, 1, 2, 3],
+    out_type='featmap',
     layer_scale_init_value=1.0,
     init_cfg=dict(type='Pretrained', checkpoint=None),
 )
@@ -18,5 +19,6 @@ convnextv2_backbone = dict(
     type='convnext.ConvNeXtV2',
     arch='tiny',
     out_indices=[0, 1, 2, 3],
+    out_type='featmap',
     init_cfg=convnext_backbone['init_cfg'],
 )

@@ -10,7 +10,7 @@ _base_ = ['./weights.py']
 
 model = dict(
     type='ImageClassifier',
-    backbone=dict(type='convnext.ConvNeXt', arch='tiny', out_type='avg', layer_scale_init_value=1e-6),
+    backbone=dict(type='convnext.ConvNeXt', arch='tiny', out_indices=-1, out_type='avg', layer_scale_init_value=1e-6),
     neck=None,
     head=dict(
         type='LinearClsHead',

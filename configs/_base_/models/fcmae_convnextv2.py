@@ -7,7 +7,8 @@ with one ConvNeXt V2 block predicts their pixels, normalised per patch (``norm_p
 
 model = dict(
     type='convnext.FCMAE',
-    backbone=dict(type='convnext.ConvNeXtV2', arch='tiny'),
+    # FCMAE runs the stages itself and removes the output norms: the output type is stated, never used.
+    backbone=dict(type='convnext.ConvNeXtV2', arch='tiny', out_indices=-1, out_type='featmap'),
     decoder_embed_dim=512,
     decoder_depth=1,
     patch_size=32,

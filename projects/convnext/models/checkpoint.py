@@ -72,6 +72,15 @@ MAX_LISTED_KEYS = 20
 GRN_SHAPE_PREFIX = (1, 1, 1)
 """Leading dimensions of official dense GRN parameters ``(1, 1, 1, C)``."""
 
+POINTWISE_WEIGHT = re.compile(r'\.pwconv[12]\.weight$')
+"""Keys of the blocks' pointwise weights: ``nn.Linear`` ``(out, in)`` or 1x1 ``nn.Conv2d`` ``(out, in, 1, 1)``."""
+
+LINEAR_WEIGHT_DIMS = 2
+"""Dimensions of an ``nn.Linear`` weight."""
+
+CONV_WEIGHT_DIMS = 4
+"""Dimensions of an ``nn.Conv2d`` weight."""
+
 StateDict = dict[str, torch.Tensor]
 Rule = tuple[str, str]
 
@@ -217,7 +226,7 @@ def _fix_shapes(state_dict: StateDict) -> StateDict:
     for key, value in state_dict.items():
         if re.search(r'\.grn\.(gamma|beta)$', key):
             value = value.reshape(*GRN_SHAPE_PREFIX, -1)
-        elif re.search(r'\.pwconv[12]\.weight$', key) and value.dim() == 4:
+        elif POINTWISE_WEIGHT.search(key) and value.dim() == CONV_WEIGHT_DIMS:
             value = value.flatten(1)
         fixed[key] = value
     return fixed
@@ -338,6 +347,34 @@ def _select_prefix(state_dict: StateDict, prefix: str, source: str) -> StateDict
     return selected
 
 
+def to_model_layout(expected: Mapping[str, torch.Tensor], loaded: StateDict) -> StateDict:
+    """Pointwise weights in the layout the model was built with (a new dict).
+
+    Converted checkpoints hold ``nn.Linear`` pointwise weights ``(out, in)``;
+    a model built with ``linear_pw_conv=False`` (mmpretrain's 1x1-conv
+    layout) expects ``(out, in, 1, 1)``, and the reverse for a model of the
+    Linear layout: the same numbers, so they are reshaped; any other shape
+    difference is left for :func:`_check_shapes` to report.
+
+    Args:
+        expected: The model's state dict (shapes only are read).
+        loaded: Converted checkpoint tensors, our names.
+    """
+    fitted = {}
+    for key, value in loaded.items():
+        target = expected.get(key)
+        if (
+            target is not None
+            and POINTWISE_WEIGHT.search(key)
+            and {target.dim(), value.dim()} == {LINEAR_WEIGHT_DIMS, CONV_WEIGHT_DIMS}
+            and target.shape[:LINEAR_WEIGHT_DIMS] == value.shape[:LINEAR_WEIGHT_DIMS]
+            and target.numel() == value.numel()
+        ):
+            value = value.reshape(target.shape)
+        fitted[key] = value
+    return fitted
+
+
 def _check_shapes(expected: Mapping[str, torch.Tensor], loaded: StateDict, source: str) -> None:
     for key, value in loaded.items():
         if key in expected and expected[key].shape != value.shape:
@@ -378,6 +415,7 @@ def load_pretrained(module: nn.Module, checkpoint: str, prefix: str | None = Non
     converted, format_name = convert_to_convnext(state_dict)
     backbone = {k: v for k, v in converted.items() if not k.startswith(NON_BACKBONE_PREFIXES)}
     expected = module.state_dict()
+    backbone = to_model_layout(expected, backbone)
     _check_shapes(expected, backbone, checkpoint)
     result = module.load_state_dict(backbone, strict=False)
     message = f'Loaded {checkpoint} ({format_name} format, {len(backbone)} backbone tensors)'

@@ -32,6 +32,7 @@ BACKBONE = dict(
     type='convnext.ConvNeXt',
     arch=dict(depths=[1, 1, 3, 1], channels=CHANNELS),
     out_indices=(0, 1, 2, 3),
+    out_type='featmap',
     drop_path_rate=0.1,
 )
 OPTIM_WRAPPER = dict(

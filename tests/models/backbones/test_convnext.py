@@ -1,4 +1,7 @@
-"""ConvNeXt V1/V2 backbone: shapes, sizes, options, init, layer ids, registries, fast paths."""
+"""ConvNeXt V1/V2 backbone: shapes, sizes, options, mmpretrain's arguments and outputs, init, layer ids, registries,
+fast paths."""
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -7,8 +10,9 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from convnext.models import ConvNeXt, ConvNeXtV2
+from convnext.models.backbones.convnext import BackboneArgumentError
 from convnext.models.backbones.fast_paths import fast_paths
-from convnext.models.layers import DropPath
+from convnext.models.layers import DropPath, LayerNorm2d
 
 SMALL_ARCH = {'depths': [1, 2, 2, 1], 'channels': [8, 16, 32, 64]}
 CHEAP_ARCHS = ('atto', 'femto', 'pico', 'nano', 'tiny')
@@ -65,7 +69,7 @@ def count_params_with_head(model: ConvNeXt) -> int:
 
 @pytest.mark.parametrize('arch', CHEAP_ARCHS)
 def test_feature_map_shapes(arch: str) -> None:
-    model = ConvNeXt(arch, out_indices=(0, 1, 2, 3)).eval()
+    model = ConvNeXt(arch, out_indices=(0, 1, 2, 3), out_type='featmap').eval()
     with torch.no_grad():
         outs = model(torch.randn(1, 3, 32, 32))
     channels = ConvNeXt.arch_settings[arch]['channels']
@@ -75,7 +79,7 @@ def test_feature_map_shapes(arch: str) -> None:
 @pytest.mark.parametrize('arch', ALL_ARCHS)
 def test_shapes_of_every_arch_at_224_on_meta(arch: str) -> None:
     with torch.device('meta'):
-        model = ConvNeXtV2(arch, out_indices=(0, 1, 2, 3))
+        model = ConvNeXtV2(arch, out_indices=(0, 1, 2, 3), out_type='featmap')
         outs = model(torch.empty(2, 3, 224, 224))
         pooled = ConvNeXt(arch, out_type='avg')(torch.empty(2, 3, 224, 224))
     channels = ConvNeXt.arch_settings[arch]['channels']
@@ -233,6 +237,169 @@ def test_bad_arguments_raise(kwargs: dict, match: str) -> None:
         ConvNeXt(**kwargs)
 
 
+@pytest.mark.parametrize(
+    ('kwargs', 'named'),
+    [
+        ({'out_type': 'featmap', 'gap_before_final_norm': True}, ("out_type='featmap'", 'gap_before_final_norm=True')),
+        ({'out_type': 'avg', 'gap_before_final_norm': False}, ("out_type='avg'", 'gap_before_final_norm=False')),
+        ({'gap_before_final_norm': 'yes'}, ('gap_before_final_norm', "'yes'")),
+        ({'norm_cfg': {'type': 'BN'}}, ('norm_cfg', "'BN'", 'LN2d')),
+        ({'norm_cfg': {'type': 'LN'}}, ('norm_cfg', "'LN'", 'LN2d')),
+        ({'norm_cfg': {'type': 'LN2d', 'requires_grad': False}}, ('norm_cfg', "'requires_grad'", "('type', 'eps')")),
+        ({'act_cfg': {'type': 'NoSuchActivation'}}, ('act_cfg', "'NoSuchActivation'", 'GELU')),
+        ({'act_cfg': {'type': 'GELU', 'slope': 2}}, ('act_cfg', "'slope'", 'GELU')),
+        ({'act_cfg': 'GELU'}, ('act_cfg', "'GELU'", "'type'")),
+        ({'stem_patch_size': 0}, ('stem_patch_size', '0')),
+    ],
+)
+def test_unsupported_arguments_raise_one_line_naming_them(kwargs: dict, named: tuple[str, ...]) -> None:
+    """Values we cannot honour: one error line naming the argument, the value and what is supported."""
+    with pytest.raises(BackboneArgumentError) as info:
+        ConvNeXt(SMALL_ARCH, **kwargs)
+    message = str(info.value)
+    assert '\n' not in message
+    for part in named:
+        assert part in message
+
+
+def test_mmpretrain_assertions_also_catch_argument_errors() -> None:
+    """mmpretrain asserts its arch: ``pytest.raises(AssertionError)`` written for it holds for ours."""
+    with pytest.raises(AssertionError, match='Unknown arch'):
+        ConvNeXt(arch='unknown')
+
+
+# --------------------------------------------------------------------------- mmpretrain's arguments and outputs
+
+
+def test_every_mmpretrain_argument_is_accepted_with_its_default() -> None:
+    """Same names, same order; equal defaults (ours None where mmpretrain's is a dict it builds the same way)."""
+    import inspect
+
+    from mmpretrain.models import ConvNeXt as MMPretrainConvNeXt
+
+    theirs = inspect.signature(MMPretrainConvNeXt.__init__).parameters
+    ours = inspect.signature(ConvNeXt.__init__).parameters
+    assert list(ours)[: len(theirs)] == list(theirs)
+    same_meaning_as_none = {'norm_cfg', 'act_cfg', 'init_cfg', 'gap_before_final_norm'}
+    for name, parameter in theirs.items():
+        if name not in same_meaning_as_none:
+            assert ours[name].default == parameter.default, name
+    model = ConvNeXt(SMALL_ARCH)
+    assert (model.out_type, model.gap_before_final_norm, model.out_indices) == ('avg', True, (3,))
+    assert model.norm_eps == 1e-6 and type(model.stages[0][0].act) is nn.GELU
+
+
+def test_default_output_is_pooled_vectors_as_mmpretrains() -> None:
+    (pooled,) = ConvNeXt(SMALL_ARCH).eval()(torch.randn(2, 3, 32, 32))
+    assert pooled.shape == (2, 64)
+
+
+@pytest.mark.parametrize(
+    ('out_type', 'gap', 'expected'),
+    [(None, None, 'avg'), ('featmap', None, 'featmap'), (None, False, 'featmap'), ('avg', True, 'avg')],
+)
+def test_out_type_and_gap_before_final_norm_are_one_choice(out_type: str | None, gap: bool | None, expected: str):
+    model = ConvNeXt(SMALL_ARCH, out_type=out_type, gap_before_final_norm=gap)
+    assert model.out_type == expected and model.gap_before_final_norm == (expected == 'avg')
+
+
+def test_norm_cfg_without_eps_keeps_layernorms_default_as_mmpretrain() -> None:
+    model = ConvNeXt(SMALL_ARCH, norm_cfg={'type': 'LN2d'})
+    norms = [m for m in model.modules() if isinstance(m, nn.LayerNorm)]
+    assert norms and all(m.eps == 1e-5 for m in norms)
+
+
+def randomised_mmpretrain(**kwargs: object) -> nn.Module:
+    """An ``mmpretrain.ConvNeXt`` with non-trivial layer scale, GRN and norm parameters, in eval mode."""
+    from mmpretrain.models import ConvNeXt as MMPretrainConvNeXt
+
+    model = MMPretrainConvNeXt(arch=SMALL_ARCH, **kwargs)
+    model.init_weights()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith(('gamma', 'beta')) or 'norm' in name:
+                param.normal_(0.5, 0.3)
+    model.eval()  # mmpretrain's train() returns None
+    return model
+
+
+def assert_outputs_match_mmpretrain(kwargs: dict, tmp_path: Path, input_size: int = 32) -> ConvNeXt:
+    """Ours, loaded from the saved state dict of an mmpretrain model with ``kwargs``, gives its outputs."""
+    reference = randomised_mmpretrain(**kwargs)
+    path = tmp_path / 'mmpretrain.pth'
+    torch.save(reference.state_dict(), path)
+    ours = ConvNeXt(SMALL_ARCH, **kwargs, init_cfg={'type': 'Pretrained', 'checkpoint': str(path)})
+    ours.init_weights()
+    ours.eval()
+    x = torch.randn(2, kwargs.get('in_channels', 3), input_size, input_size)
+    with torch.no_grad():
+        expected, outs = reference(x), ours(x)
+    assert len(outs) == len(expected)
+    for out, ref in zip(outs, expected, strict=True):
+        torch.testing.assert_close(out, ref, rtol=TOL, atol=TOL * ref.abs().max().item())
+    return ours
+
+
+@pytest.mark.parametrize(
+    'kwargs',
+    [
+        {},
+        {'out_indices': (0, 1, 2, 3), 'gap_before_final_norm': False, 'layer_scale_init_value': 1.0},
+        {'use_grn': True, 'layer_scale_init_value': 0.0, 'out_indices': (1, 3)},
+        {'norm_cfg': {'type': 'LN2d'}, 'gap_before_final_norm': False},
+        {'act_cfg': {'type': 'ReLU'}, 'out_indices': -2},
+        {'act_cfg': {'type': 'GELU', 'approximate': 'tanh'}, 'use_grn': True},
+        {'in_channels': 1, 'stem_patch_size': 2, 'gap_before_final_norm': False, 'out_indices': (0, 3)},
+    ],
+)
+def test_outputs_equal_mmpretrains_for_the_same_weights(kwargs: dict, tmp_path: Path) -> None:
+    assert_outputs_match_mmpretrain(kwargs, tmp_path)
+
+
+def test_stem_patch_size_sets_the_stem_and_every_stride() -> None:
+    model = ConvNeXt(SMALL_ARCH, stem_patch_size=2, out_indices=(0, 1, 2, 3), out_type='featmap')
+    stem = model.downsample_layers[0][0]
+    assert stem.kernel_size == (2, 2) and stem.stride == (2, 2)
+    outs = model(torch.randn(1, 3, 32, 32))
+    assert [o.shape[-1] for o in outs] == [16, 8, 4, 2]
+
+
+@pytest.mark.parametrize('use_grn', [False, True])
+def test_linear_pw_conv_false_builds_and_loads_mmpretrains_conv_layout(use_grn: bool, tmp_path: Path) -> None:
+    """1x1-conv pointwise layers and channel-first norm/GRN; mmpretrain checkpoints of that layout load and match."""
+    kwargs = {'linear_pw_conv': False, 'use_grn': use_grn, 'out_indices': (0, 3), 'gap_before_final_norm': False}
+    ours = assert_outputs_match_mmpretrain(kwargs, tmp_path)
+    block = ours.stages[1][0]
+    assert type(block.pwconv1) is nn.Conv2d and block.pwconv1.weight.shape == (64, 16, 1, 1)
+    assert type(block.pwconv2) is nn.Conv2d and block.pwconv2.weight.shape == (16, 64, 1, 1)
+    assert type(block.norm) is LayerNorm2d
+    linear = ConvNeXt(SMALL_ARCH, use_grn=use_grn, out_indices=(0, 3))
+    assert list(ours.state_dict()) == list(linear.state_dict())
+
+
+def test_linear_and_conv_layouts_load_each_others_checkpoints(tmp_path: Path) -> None:
+    """The same function in both layouts: a checkpoint of one gives the other the same outputs."""
+    conv = with_random_weights(ConvNeXt(SMALL_ARCH, linear_pw_conv=False, use_grn=True, out_type='featmap')).eval()
+    path = tmp_path / 'conv.pth'
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in conv.state_dict().items()}}, path)
+    linear = ConvNeXt(
+        SMALL_ARCH, use_grn=True, out_type='featmap', init_cfg={'type': 'Pretrained', 'checkpoint': str(path)}
+    )
+    linear.init_weights()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(linear.eval()(x)[0], conv(x)[0], rtol=TOL, atol=TOL)
+
+
+def test_conv_layout_pointwise_takes_maps_not_rows() -> None:
+    block = ConvNeXt(SMALL_ARCH, linear_pw_conv=False, use_grn=True).stages[0][0]
+    maps = torch.randn(2, 4, 4, 8)
+    expected = block.pointwise_channels_first(maps.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+    torch.testing.assert_close(block.pointwise(maps), expected)
+    with pytest.raises(ValueError, match='linear_pw_conv'):
+        block.pointwise(maps.reshape(-1, 8), torch.zeros(32, dtype=torch.long), 2)
+
+
 # --------------------------------------------------------------------------- registries
 
 
@@ -268,7 +435,8 @@ def official_forward(model: ConvNeXt, x: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize('use_grn', [False, True])
 def test_every_compute_path_matches_official_formula(use_grn: bool) -> None:
-    model = with_random_weights(ConvNeXt(SMALL_ARCH, use_grn=use_grn, layer_scale_init_value=0.5)).eval()
+    model = ConvNeXt(SMALL_ARCH, use_grn=use_grn, layer_scale_init_value=0.5, out_type='featmap')
+    model = with_random_weights(model).eval()
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         expected = official_forward(model, x)

@@ -41,7 +41,8 @@ def build(device: str, v2: bool = True, with_cp: bool = False, arch: str | dict 
     """A backbone with non-trivial layer scale, GRN and norm parameters (every term counts)."""
     require(device)
     cls = ConvNeXtV2 if v2 else ConvNeXt
-    model = cls(arch, out_indices=(0, 1, 2, 3), with_cp=with_cp, layer_scale_init_value=0.0 if v2 else 0.5)
+    layer_scale = 0.0 if v2 else 0.5
+    model = cls(arch, out_indices=(0, 1, 2, 3), out_type='featmap', with_cp=with_cp, layer_scale_init_value=layer_scale)
     model.init_weights()
     with torch.no_grad():
         for name, param in model.named_parameters():
@@ -279,7 +280,7 @@ def test_mmengine_complexity_counts_the_papers_flops(training: bool) -> None:
     from mmengine.analysis import get_model_complexity_info
 
     size = SIZE  # every stage's map is exactly (224 / 64)^2 times smaller than at 224
-    model = ConvNeXt('tiny').train(training)
+    model = ConvNeXt('tiny', out_type='featmap').train(training)
     info = get_model_complexity_info(model, inputs=(torch.randn(1, 3, size, size),), show_table=False, show_arch=False)
     head_macs = model.channels[-1] * 1000
     gmacs_224 = (info['flops'] * (224 / size) ** 2 + head_macs) / 1e9
