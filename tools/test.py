@@ -15,6 +15,8 @@ import sys
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
 
+from convnext.engine.checkpoint_fit import LOAD_STRICT
+from convnext.engine.runner_files import URL_SCHEMES
 from convnext.engine.data_checks import add_data_checks
 from convnext.utils import (
     LAUNCHERS,
@@ -39,11 +41,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parses the command line (mmdet/mmseg/mmpretrain ``test.py`` options)."""
     parser = argparse.ArgumentParser(description='Test (and evaluate) a model')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file or http(s) URL (downloaded into the torch hub cache)')
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument('--out', help='dump predictions to a pickle file (.pkl) for offline evaluation')
     parser.add_argument('--show-dir', help='where drawn predictions are saved (relative: inside the work dir)')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation (the config tta_model/pipeline)')
+    parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        help='load only the checkpoint keys that fit the model (default: refuse a checkpoint whose keys or shapes '
+        'differ from the model; --cfg-options load_strict=False does the same)',
+    )
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
     add_launcher_args(parser, LAUNCHERS)
     return parse_launcher_args(parser, argv)
@@ -51,7 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build_cfg(args: argparse.Namespace) -> Config:
     """Loads, checks and completes the config from the command line."""
-    if not osp.isfile(args.checkpoint):
+    if not osp.isfile(args.checkpoint) and not args.checkpoint.startswith(URL_SCHEMES):
         raise ConfigError(f'checkpoint not found: {args.checkpoint}')
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         raise ConfigError(f'--out must be a .pkl or .pickle file, got {args.out}')
@@ -60,6 +68,8 @@ def build_cfg(args: argparse.Namespace) -> Config:
     cfg.launcher = args.launcher
     set_work_dir(cfg, args.config, args.work_dir)
     cfg.load_from = args.checkpoint
+    cfg[LOAD_STRICT] = False if args.allow_partial else cfg.get(LOAD_STRICT, True)  # the weights must fit
+    cfg.setdefault('runner_type', 'convnext.PreemptibleRunner')  # its load_checkpoint checks the fit
     if args.show_dir is not None:
         enable_drawing(cfg, args.show_dir)
     if args.tta:

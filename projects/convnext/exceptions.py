@@ -33,6 +33,10 @@ class CheckpointReadError(ConfigError, RuntimeError):
         self.path = path
 
 
+class CheckpointMismatchError(ConfigError, ValueError):
+    """A readable checkpoint whose weights do not fit the model (another architecture, or no model weights)."""
+
+
 DISALLOWED_GLOBAL = 'Unsupported global'
 """What ``torch.load(weights_only=True)`` says of a readable file that holds a type outside its allowlist."""
 

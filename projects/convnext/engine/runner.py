@@ -20,8 +20,9 @@ from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_mod
 
 from ..exceptions import ConfigError
 from ..registry import RUNNERS
+from .checkpoint_fit import LOAD_STRICT, check_checkpoint_fits
 from .hooks.preemption import PreemptionHook
-from .runner_files import atomic_path, read_checkpoint, resume_candidates
+from .runner_files import URL_SCHEMES, atomic_path, read_checkpoint, resume_candidates
 
 PREEMPTION_KEY = 'preemption'
 """Config key of the preemption settings: ``enable`` plus :class:`PreemptionHook`'s arguments."""
@@ -106,10 +107,14 @@ class PreemptibleRunner(Runner):
         revise_keys: Sequence[tuple[str, str]] = (MODULE_PREFIX,),
     ) -> dict:
         """mmengine's ``load_checkpoint`` (same arguments); a local file is read with one clear error,
-        and a resumed one is checked against this run first (:func:`check_resumable`)."""
+        a resumed one is checked against this run first (:func:`check_resumable`), and weights that do not fit
+        the model are refused (:func:`check_checkpoint_fits`: strict when ``strict`` or the config's
+        ``load_strict``, as ``tools/test.py`` sets it; else only a file of which no key fits)."""
         checkpoint = self._read(filename, map_location)
         if self._resume:
             check_resumable(filename, checkpoint, self)
+        strict = strict or bool(self.cfg.get(LOAD_STRICT, False))
+        check_checkpoint_fits(filename, checkpoint, self.model, strict, revise_keys)  # before hooks read it
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else self.model
         checkpoint = _load_checkpoint_to_model(model, checkpoint, strict, revise_keys=list(revise_keys))
@@ -122,7 +127,7 @@ class PreemptibleRunner(Runner):
         self._read_ahead = None
         if cached is not None and cached[0] == filename:
             return cached[1]
-        if '://' in str(filename):
+        if '://' in str(filename) and not str(filename).startswith(URL_SCHEMES):  # s3://, petrel://: mmengine
             return _load_checkpoint(filename, map_location=map_location)
         return read_checkpoint(filename)
 

@@ -3,12 +3,13 @@
 import contextlib
 import os
 import os.path as osp
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
-from ..exceptions import CheckpointNotFoundError, CheckpointReadError, as_read_error
+from ..exceptions import CheckpointDownloadError, CheckpointNotFoundError, CheckpointReadError, as_read_error
 from ..serialization import allow_mmengine_checkpoints
 
 LAST_CHECKPOINT = 'last_checkpoint'
@@ -16,6 +17,9 @@ LAST_CHECKPOINT = 'last_checkpoint'
 
 CHECKPOINT_SUFFIX = '.pth'
 """Suffix of the checkpoints ``--resume`` falls back to."""
+
+URL_SCHEMES = ('http://', 'https://')
+"""Checkpoint locations downloaded into torch hub's cache before they are read."""
 
 
 @contextlib.contextmanager
@@ -44,12 +48,16 @@ def write_last_checkpoint(work_dir: str, checkpoint: str) -> None:
 
 
 def read_checkpoint(path: str) -> dict:
-    """Loads a local checkpoint on the CPU (``weights_only``, mmengine's types allowed).
+    """Loads a local checkpoint, or an ``http(s)://`` one through the torch hub cache, on the CPU
+    (``weights_only``, mmengine's types allowed).
 
     Raises:
         CheckpointNotFoundError: No such file.
+        CheckpointDownloadError: The URL cannot be fetched (names it).
         CheckpointReadError: The file is truncated or corrupt (names the file).
     """
+    if str(path).startswith(URL_SCHEMES):
+        path = download_checkpoint(path)
     if not osp.isfile(path):
         raise CheckpointNotFoundError(f'checkpoint not found: {path}')
     allow_mmengine_checkpoints()
@@ -63,6 +71,27 @@ def read_checkpoint(path: str) -> dict:
         if read_error is None:
             raise
         raise read_error from error
+
+
+def download_checkpoint(url: str) -> str:
+    """The local copy of ``url`` in torch hub's ``checkpoints`` folder, downloaded unless it is there already.
+
+    Raises:
+        CheckpointDownloadError: The download failed; names the URL and how to pass a local file instead.
+    """
+    folder = osp.join(torch.hub.get_dir(), 'checkpoints')
+    path = osp.join(folder, osp.basename(urllib.parse.urlparse(url).path))
+    if osp.isfile(path):
+        return path
+    os.makedirs(folder, exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(url, path, progress=False)
+    except Exception as error:
+        raise CheckpointDownloadError(
+            f'could not download the checkpoint {url} ({type(error).__name__}: {error}); '
+            f'download it elsewhere and pass the local file'
+        ) from error
+    return path
 
 
 def resume_candidates(work_dir: str) -> list[str]:
