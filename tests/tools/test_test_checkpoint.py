@@ -232,3 +232,19 @@ def test_dist_test_refuses_another_architecture(tiny_config: Path, tmp_path: Pat
     assert result.returncode != 0
     assert f'error: {checkpoints["other_arch"]} does not fit the model' in result.stderr
     assert 'accuracy/top1' not in result.stdout + result.stderr
+
+
+def test_test_reads_a_url_through_the_torch_hub_cache(
+    test_tool: ModuleType, tiny_config: Path, tmp_path: Path, checkpoints: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A released checkpoint's URL is evaluated from torch hub's cache; a failed download is one line."""
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
+    cached = tmp_path / 'torch' / 'hub' / 'checkpoints' / 'tiny_own.pth'
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(checkpoints['own'].read_bytes())
+    url = 'https://dl.example.org/convnext/tiny_own.pth'
+    assert run_main(test_tool, [str(tiny_config), url, '--work-dir', str(tmp_path / 'work')])[0] == 0
+    unreachable = 'http://127.0.0.1:9/convnext/other.pth'  # port 9 (discard) refuses at once
+    code, stderr = run_main(test_tool, [str(tiny_config), unreachable, '--work-dir', str(tmp_path / 'work')])
+    assert code == BAD_INPUT_EXIT
+    assert stderr.strip().splitlines()[-1].startswith(f'error: could not download the checkpoint {unreachable} (')
