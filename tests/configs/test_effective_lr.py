@@ -46,7 +46,7 @@ TINY_CHANNELS = [8, 16, 32, 64]
 
 ITERS_PER_EPOCH = {'imagenet': 10, 'coco': 1250}
 """Iterations per epoch of the simulated runs. Any value works for the per-iteration cosine schedules; COCO's
-must exceed the 1000 warm-up iterations of the detection schedule (real COCO at batch 16: 7330)."""
+must exceed the 500 warm-up iterations of the detection schedule (real COCO at batch 16: 7330)."""
 
 REL_TOL = 1e-3
 """Relative tolerance of every lr check (mmengine's and the official per-iteration formulas agree to rounding)."""
@@ -102,12 +102,14 @@ class Cosine(NamedTuple):
 
 class Step(NamedTuple):
     """mmdet's 3x schedule of the official ConvNeXt COCO configs: linear warm-up over ``warmup_iters`` from
-    ``warmup_ratio``, lr x ``gamma`` at each milestone epoch."""
+    ``warmup_ratio``, lr x ``gamma`` at each milestone epoch. The official configs set only ``lr_config =
+    dict(step=[27, 33])`` and inherit the warm-up of mmdet 2.x ``configs/_base_/schedules/schedule_1x.py``
+    (``warmup='linear', warmup_iters=500, warmup_ratio=0.001``)."""
 
     epochs: int = 36
     milestones: tuple[int, ...] = (27, 33)
     gamma: float = 0.1
-    warmup_iters: int = 1000
+    warmup_iters: int = 500
     warmup_ratio: float = 1e-3
     data: str = 'coco'
 
