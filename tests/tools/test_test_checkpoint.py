@@ -248,3 +248,22 @@ def test_test_reads_a_url_through_the_torch_hub_cache(
     code, stderr = run_main(test_tool, [str(tiny_config), unreachable, '--work-dir', str(tmp_path / 'work')])
     assert code == BAD_INPUT_EXIT
     assert stderr.strip().splitlines()[-1].startswith(f'error: could not download the checkpoint {unreachable} (')
+
+
+@pytest.mark.parametrize('reader', ['runner', 'pretrained'])
+def test_a_downloaded_checkpoint_is_read_with_weights_only(
+    reader: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A URL's file is unpickled with ``weights_only=True`` like a local one (torch hub's loader would not)."""
+    from fractions import Fraction
+
+    from convnext.engine.runner_files import read_checkpoint as read_for_runner
+    from convnext.models.checkpoint import read_checkpoint as read_pretrained
+
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    cached = tmp_path / 'hub' / 'checkpoints' / 'weights.pth'
+    cached.parent.mkdir(parents=True)
+    torch.save({'state_dict': {'w': torch.ones(1)}, 'extra': Fraction(1, 3)}, cached)  # a type outside the allowlist
+    read = read_for_runner if reader == 'runner' else read_pretrained
+    with pytest.raises(Exception, match=r'(?s)Unsupported global.*Fraction'):
+        read('https://dl.example.org/weights.pth')

@@ -33,6 +33,7 @@ import math
 import os
 import pickle
 import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 
 import torch
@@ -112,17 +113,25 @@ def read_checkpoint(checkpoint: str) -> object:
 
 
 def _read_url(url: str) -> object:
-    from mmengine.runner.checkpoint import load_from_http
+    """Downloads ``url`` into torch hub's ``checkpoints`` folder (once) and reads it like a local file.
 
-    try:
-        # mmengine downloads into the torch hub cache and loads weights only.
-        return load_from_http(url, map_location='cpu')
-    except Exception as error:
-        raise CheckpointDownloadError(
-            f'Could not download the checkpoint {url} ({type(error).__name__}: {error}). '
-            f'Download it elsewhere and pass the local file with '
-            f'--cfg-options {CFG_OPTION}=PATH'
-        ) from error
+    Reading goes through :func:`_torch_load` (``weights_only=True``): mmengine's
+    ``load_from_http`` and torch's ``load_state_dict_from_url`` would unpickle
+    the download with ``weights_only=False``.
+    """
+    folder = os.path.join(torch.hub.get_dir(), 'checkpoints')
+    path = os.path.join(folder, os.path.basename(urllib.parse.urlparse(url).path))
+    if not os.path.isfile(path):
+        os.makedirs(folder, exist_ok=True)
+        try:
+            torch.hub.download_url_to_file(url, path, progress=False)
+        except Exception as error:
+            raise CheckpointDownloadError(
+                f'Could not download the checkpoint {url} ({type(error).__name__}: {error}). '
+                f'Download it elsewhere and pass the local file with '
+                f'--cfg-options {CFG_OPTION}=PATH'
+            ) from error
+    return _torch_load(path)
 
 
 def _torch_load(path: str) -> object:
