@@ -74,6 +74,9 @@ WORKER_TRACEBACK = 'Original Traceback'
 LOAD_STEPS = ('load_data_list', 'full_init', '_serialize_data')
 """``BaseDataset`` methods that read the annotations and serialise the data list."""
 
+NOT_DECODED = 'no image decoded: truncated, or not an image'
+"""Why a file that the image decoder returned nothing for is unreadable."""
+
 DATA_CHECK_PRIORITY = 'VERY_HIGH'
 """The data are checked before any other hook's ``before_run`` (EMA, visualisation, preemption) runs."""
 
@@ -240,9 +243,9 @@ class CheckedImageLoader:
         except Exception as error:  # decoders raise many types (cv2.error, OSError, AssertionError, ...)
             if path is None:
                 raise
-            return self._unreadable(path, f'{type(error).__name__}: {_first_line(error)}')
+            return self._unreadable(path, _read_failure(error, path))
         if loaded is None and path is not None:
-            return self._unreadable(path, 'no image decoded')
+            return self._unreadable(path, NOT_DECODED)
         return loaded
 
     def _unreadable(self, path: str, reason: str) -> None:
@@ -263,9 +266,14 @@ class CheckedImageLoader:
         return f'{type(self).__name__}({self.loader!r}, skip={self.skip})'
 
 
-def _first_line(error: BaseException) -> str:
+def _read_failure(error: BaseException, path: str) -> str:
+    """Why the loader failed, without repeating the path (mmcv says 'failed to load image: PATH' when the decoder
+    returns nothing)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else 'no message'
+    message = lines[0] if lines else ''
+    if not message or str(path) in message:
+        return NOT_DECODED
+    return f'{type(error).__name__}: {message}'
 
 
 class SegLabelCheck:
