@@ -4,11 +4,13 @@ Runs the model's ``test_step`` (data preprocessing, forward, post-processing)
 on random images of a fixed size, after a few warm-up iterations, and reports
 images per second, the latency per batch and the peak memory: CUDA's peak
 allocated memory on a GPU, the process's peak resident memory on the CPU.
+Without ``--shape`` the images have the config's test input size, as in
+``get_flops.py`` (224 x 224 for a classifier, 800 x 1280 for a detector).
 Without CHECKPOINT the weights are random (no download); the timing of
 detectors then includes post-processing of random boxes.
 
 Example:
-    python tools/analysis/benchmark.py configs/mask_rcnn_convnext_t_3x.py --shape 800 1280 --iters 20
+    python tools/analysis/benchmark.py configs/mask_rcnn_convnext_t_3x.py --iters 20
 """
 
 import argparse
@@ -20,17 +22,19 @@ import time
 from pathlib import Path
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import load_checkpoint
 from torch import nn
 
 from convnext.utils import (
-    DETECTION_SHAPE,
+    ANALYSIS_SHAPE_HELP,
     ConfigError,
     adapt_cfg_to_device,
+    add_cfg_options_args,
     add_shape_arg,
     allow_mmengine_checkpoints,
+    analysis_shape,
     cpu_description,
     exit_on_config_error,
     load_config,
@@ -79,7 +83,7 @@ def random_batch(scope: str, batch_size: int, height: int, width: int) -> dict[s
 def benchmark(
     cfg: Config,
     checkpoint: str | None = None,
-    shape: tuple[int, int] = DETECTION_SHAPE,
+    shape: tuple[int, int] | None = None,
     batch_size: int = 1,
     warmup: int = 2,
     iters: int = 10,
@@ -90,7 +94,8 @@ def benchmark(
     Args:
         cfg: A model config of mmdet, mmseg or mmpretrain.
         checkpoint: Weights to load; random weights when None. Defaults to None.
-        shape: Image height and width. Defaults to (800, 1280).
+        shape: Image height and width; the config's test input when None
+            (:func:`convnext.utils.analysis_shape`). Defaults to None.
         batch_size: Images per ``test_step``. Defaults to 1.
         warmup: Untimed iterations first. Defaults to 2.
         iters: Timed iterations. Defaults to 10.
@@ -101,6 +106,7 @@ def benchmark(
         ``peak_memory_mib`` and ``memory_kind`` ('cuda_allocated' or 'cpu_rss'), ``device``, and ``cpu``
         (:func:`convnext.utils.cpu_description`: the CPU the numbers come from).
     """
+    shape = shape or analysis_shape(cfg)
     if min(batch_size, iters, *shape) < 1 or warmup < 0:
         raise ConfigError(
             f'batch size, iters and shape must be >= 1 and warmup >= 0, got {batch_size}, {iters}, {shape}, {warmup}'
@@ -142,13 +148,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Benchmark the inference speed and memory of a model')
     parser.add_argument('config', help='config file (mmdet, mmseg or mmpretrain)')
     parser.add_argument('checkpoint', nargs='?', help='checkpoint file; random weights if omitted')
-    add_shape_arg(parser, list(DETECTION_SHAPE))
+    add_shape_arg(parser, None, ANALYSIS_SHAPE_HELP)
     parser.add_argument('--batch-size', type=int, default=1, help='images per forward')
     parser.add_argument('--warmup', type=int, default=2, help='untimed iterations first')
     parser.add_argument('--iters', type=int, default=10, help='timed iterations')
     parser.add_argument('--device', choices=['cpu', 'cuda'], help='default: cuda when available')
     parser.add_argument('--out', help='also write the results to this JSON file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
+    add_cfg_options_args(parser)
     return parser.parse_args(argv)
 
 
@@ -156,8 +162,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Prints images/s, latency and peak memory; returns the exit code (2 with one line on bad input)."""
     args = parse_args(argv)
-    height, width = parse_shape(args.shape)
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options, args.strict_cfg_options)
+    height, width = parse_shape(args.shape) if args.shape else analysis_shape(cfg)
     result = benchmark(cfg, args.checkpoint, (height, width), args.batch_size, args.warmup, args.iters, args.device)
     weights = args.checkpoint or 'random weights'
     print(f'Config: {args.config} ({weights}) on {result["device"]}, {args.batch_size} x 3 x {height} x {width}')

@@ -3,7 +3,11 @@
 FLOPs are multiply-adds (one fused multiply-add counts once), as in the
 ConvNeXt papers, counted by ``mmengine.analysis.get_model_complexity_info``
 with one forward pass in eval mode on a random ``(1, 3, H, W)`` image; no
-weights are loaded.
+weights are loaded. Without ``--shape`` the image is the config's test input
+(:func:`convnext.utils.analysis_shape`, as ``tools/deployment/export_onnx.py``
+reads it): the centre crop of a classifier (224 x 224), the test scale of a
+whole-image segmentor (512 x 2048 on ADE20K), and the papers' 800 x 1280 for
+a detector.
 
 What is counted follows the tools the papers used:
 
@@ -18,7 +22,7 @@ Mask R-CNN T 262.3G (paper 262G); Cascade T 740.8G (741G), S 827.3G (827G),
 B 964.6G (964G), L 1354.7G (1354G), XL 1899.1G (1898G); UperNet T 939.7G (939G).
 
 Example:
-    python tools/analysis/get_flops.py configs/cascade_mask_rcnn_convnext_t_3x.py --shape 800 1280
+    python tools/analysis/get_flops.py configs/cascade_mask_rcnn_convnext_t_3x.py
     python tools/analysis/get_flops.py configs/upernet_convnext_t_160k_ade20k_512.py --shape 512 2048
 """
 
@@ -28,15 +32,17 @@ import time
 
 import torch
 from mmengine.analysis import get_model_complexity_info
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 from torch import nn
 
 from convnext.utils import (
-    DETECTION_SHAPE,
+    ANALYSIS_SHAPE_HELP,
     ConfigError,
     adapt_cfg_to_device,
+    add_cfg_options_args,
     add_shape_arg,
+    analysis_shape,
     exit_on_config_error,
     load_config,
     parse_shape,
@@ -162,8 +168,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parses the command line."""
     parser = argparse.ArgumentParser(description='Count the parameters and FLOPs (multiply-adds) of a model')
     parser.add_argument('config', help='config file (mmdet, mmseg or mmpretrain)')
-    add_shape_arg(parser, list(DETECTION_SHAPE))
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
+    add_shape_arg(parser, None, ANALYSIS_SHAPE_HELP)
+    add_cfg_options_args(parser)
     return parser.parse_args(argv)
 
 
@@ -171,8 +177,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Prints the input shape, FLOPs and parameters; returns the exit code (2 with one line on bad input)."""
     args = parse_args(argv)
-    height, width = parse_shape(args.shape)
-    result = count_complexity(load_config(args.config, args.cfg_options), height, width)
+    cfg = load_config(args.config, args.cfg_options, args.strict_cfg_options)
+    height, width = parse_shape(args.shape) if args.shape else analysis_shape(cfg)
+    result = count_complexity(cfg, height, width)
     print(f'Config: {args.config}')
     print(f'Input shape: (1, 3, {height}, {width})  (H x W = {height} x {width})')
     print(f'FLOPs: {result["flops"] / GIGA:.1f} G (multiply-adds)')

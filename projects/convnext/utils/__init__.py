@@ -9,13 +9,18 @@ re-exported here for the tools."""
 from ..exceptions import ConfigError
 from ..serialization import allow_mmengine_checkpoints
 from .cli import (
+    ANALYSIS_SHAPE_HELP,
     BAD_INPUT_EXIT,
     DEBUG_ENV,
     DEBUG_FLAG,
     DETECTION_SHAPE,
+    STRICT_CFG_OPTIONS_FLAG,
+    add_cfg_options_args,
     add_debug_arg,
     add_launcher_args,
     add_shape_arg,
+    analysis_shape,
+    default_shape,
     exit_on_config_error,
     parse_launcher_args,
     parse_shape,
@@ -29,18 +34,24 @@ from .env import (
     distributed_session,
     load_config,
     set_work_dir,
+    unknown_cfg_options,
 )
 from .errors import config_build_errors
 from .hardware import cpu_description
 
 __all__ = [
+    'ANALYSIS_SHAPE_HELP',
     'BAD_INPUT_EXIT',
     'DEBUG_ENV',
     'DEBUG_FLAG',
     'DETECTION_SHAPE',
+    'STRICT_CFG_OPTIONS_FLAG',
+    'add_cfg_options_args',
     'add_debug_arg',
     'add_launcher_args',
     'add_shape_arg',
+    'analysis_shape',
+    'default_shape',
     'parse_launcher_args',
     'LAUNCHERS',
     'CPU_INDUCTOR_OPTIONS',
@@ -58,4 +69,5 @@ __all__ = [
     'load_config',
     'parse_shape',
     'set_work_dir',
+    'unknown_cfg_options',
 ]
