@@ -18,7 +18,7 @@ import argparse
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.logging import print_log
 
 from convnext.engine.data_checks import add_data_checks
@@ -26,6 +26,7 @@ from convnext.utils import (
     LAUNCHERS,
     ConfigError,
     adapt_cfg_to_device,
+    add_cfg_options_args,
     add_launcher_args,
     build_runner,
     check_config,
@@ -58,19 +59,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=parse_accumulate,
         help="'auto': keep the recipe's total batch (auto_scale_lr.base_batch_size) by gradient accumulation",
     )
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, e.g. model.backbone.init_cfg.checkpoint=PATH',
-    )
+    add_cfg_options_args(parser, 'model.backbone.init_cfg.checkpoint=PATH')
     add_launcher_args(parser, LAUNCHERS)
     return parse_launcher_args(parser, argv)
 
 
 def build_cfg(args: argparse.Namespace) -> Config:
     """Loads, checks and completes the config from the command line."""
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options, args.strict_cfg_options)
     check_config(cfg, args.config, ('train_dataloader', 'val_dataloader'))
     cfg.launcher = args.launcher
     set_work_dir(cfg, args.config, args.work_dir)
