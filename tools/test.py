@@ -11,17 +11,19 @@ Example:
 import argparse
 import os.path as osp
 import sys
+from pathlib import Path
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.evaluator import DumpResults
 
 from convnext.engine.checkpoint_fit import LOAD_STRICT
-from convnext.engine.runner_files import URL_SCHEMES
 from convnext.engine.data_checks import add_data_checks
+from convnext.engine.runner_files import URL_SCHEMES
 from convnext.utils import (
     LAUNCHERS,
     ConfigError,
     adapt_cfg_to_device,
+    add_cfg_options_args,
     add_launcher_args,
     build_runner,
     check_config,
@@ -36,6 +38,9 @@ from convnext.utils import (
 DRAW_HOOKS = {'mmdet': 'DetVisualizationHook', 'mmseg': 'SegVisualizationHook', 'mmpretrain': 'VisualizationHook'}
 """The visualization hook of each host, driven by ``--show-dir``."""
 
+DRAWING_SUFFIXES = ('.png', '.jpg', '.jpeg')
+"""Files counted as drawings in the ``--show-dir`` folder."""
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parses the command line (mmdet/mmseg/mmpretrain ``test.py`` options)."""
@@ -44,7 +49,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint file or http(s) URL (downloaded into the torch hub cache)')
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument('--out', help='dump predictions to a pickle file (.pkl) for offline evaluation')
-    parser.add_argument('--show-dir', help='where drawn predictions are saved (relative: inside the work dir)')
+    parser.add_argument(
+        '--show-dir',
+        help='folder the drawn predictions are saved in (relative: inside the work dir); printed at the end',
+    )
     parser.add_argument('--tta', action='store_true', help='test-time augmentation (the config tta_model/pipeline)')
     parser.add_argument(
         '--allow-partial',
@@ -52,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help='load only the checkpoint keys that fit the model (default: refuse a checkpoint whose keys or shapes '
         'differ from the model; --cfg-options load_strict=False does the same)',
     )
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
+    add_cfg_options_args(parser)
     add_launcher_args(parser, LAUNCHERS)
     return parse_launcher_args(parser, argv)
 
@@ -63,7 +71,7 @@ def build_cfg(args: argparse.Namespace) -> Config:
         raise ConfigError(f'checkpoint not found: {args.checkpoint}')
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         raise ConfigError(f'--out must be a .pkl or .pickle file, got {args.out}')
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options, args.strict_cfg_options)
     check_config(cfg, args.config, ('test_dataloader',))
     cfg.launcher = args.launcher
     set_work_dir(cfg, args.config, args.work_dir)
@@ -77,21 +85,53 @@ def build_cfg(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def drawing_dir(work_dir: str, show_dir: str) -> str:
+    """The absolute folder of ``--show-dir``: a relative one is inside the work dir."""
+    return osp.abspath(show_dir if osp.isabs(show_dir) else osp.join(work_dir, show_dir))
+
+
 def enable_drawing(cfg: Config, show_dir: str) -> None:
-    """Turns on the host's visualization hook, saving drawings under ``show_dir``."""
+    """Turns on the host's visualization hook, saving every drawing directly in :func:`drawing_dir`.
+
+    The hosts save in three ways: mmdet's hook under ``work_dir/<timestamp>/test_out_dir``
+    (a relative one nests again at every iteration), mmpretrain's at ``out_dir`` as
+    given (relative: the current directory), mmseg's through the visualizer's
+    backends. Each gets the same absolute folder; how often each draws stays the
+    host's (mmdet every image, mmseg every 50th batch, mmpretrain every 5000th image).
+    """
     scope = cfg.get('default_scope')
     hook_type = DRAW_HOOKS.get(scope)
     hooks = cfg.get('default_hooks', {})
     if hook_type is None or 'visualization' not in hooks:
         raise ConfigError(f"--show-dir needs default_hooks.visualization (a {DRAW_HOOKS} hook), scope '{scope}'")
-    hook = hooks['visualization']
+    hook, folder = hooks['visualization'], drawing_dir(cfg.work_dir, show_dir)
     if scope == 'mmpretrain':
-        hook.update(enable=True, out_dir=show_dir)
-    elif scope == 'mmseg':  # SegVisualizationHook saves through the visualizer's save_dir
+        hook.update(enable=True, out_dir=folder)
+    elif scope == 'mmseg':  # SegVisualizationHook saves through the visualizer's LocalVisBackend
         hook.update(draw=True)
-        cfg.visualizer.save_dir = show_dir if osp.isabs(show_dir) else osp.join(cfg.work_dir, show_dir)
+        save_images_in(cfg, folder)
     else:
-        hook.update(draw=True, test_out_dir=show_dir)
+        hook.update(draw=True, test_out_dir=folder)
+
+
+def save_images_in(cfg: Config, folder: str) -> None:
+    """Points the visualizer's ``LocalVisBackend`` images at ``folder`` (an absolute ``img_save_dir`` wins over
+    its ``save_dir``); its config and scalars stay in the run's log folder. Adds the backend if there is none."""
+    visualizer = cfg.get('visualizer') or {}
+    backends = list(visualizer.get('vis_backends') or [])
+    local = [backend for backend in backends if str(backend.get('type', '')).endswith('LocalVisBackend')]
+    if not local:
+        backends.append(dict(type='LocalVisBackend'))
+        local = backends[-1:]
+    for backend in local:
+        backend['img_save_dir'] = folder
+    cfg.visualizer = dict(visualizer, vis_backends=backends)
+
+
+def report_drawings(folder: str) -> None:
+    """Prints where the drawings are and how many there are."""
+    count = sum(1 for path in Path(folder).glob('*') if path.suffix.lower() in DRAWING_SUFFIXES)
+    print(f'Drawings: {count} images in {folder}')
 
 
 def enable_tta(cfg: Config, path: str) -> None:
@@ -114,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.out is not None:
                 runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
             runner.test()
+    if args.show_dir is not None:
+        report_drawings(drawing_dir(cfg.work_dir, args.show_dir))
     return 0
 
 
