@@ -85,7 +85,8 @@ def revert_sync_batchnorm(model: nn.Module) -> nn.Module:
 def load_state_dict(checkpoint: str) -> dict[str, torch.Tensor]:
     """The tensors of an mmengine checkpoint (or a bare state dict), without a wrapper's ``module.`` prefix."""
     allow_mmengine_checkpoints()
-    loaded = _load_checkpoint(checkpoint, map_location='cpu')
+    # silent: the host's init (init_model) has just read and announced the same file
+    loaded = _load_checkpoint(checkpoint, map_location='cpu', logger='silent')
     state = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else loaded
     if not isinstance(state, dict):
         raise ConfigError(f'{checkpoint} holds a {type(state).__name__}, not a state dict')
