@@ -22,6 +22,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from convnext.engine.data_checks import add_data_checks
+from convnext.engine.runner_files import work_dir_write_errors
 from convnext.utils import (
     LAUNCHERS,
     ConfigError,
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     with distributed_session(args.launcher) as distributed:
         cfg, changes = adapt_cfg_to_device(build_cfg(args), distributed)
         cfg, batch = plan_batch(cfg, world_size(args.launcher), args.accumulate, args.auto_scale_lr, args.config)
-        with config_build_errors(cfg, args.config):  # model, optimizer, datasets, checkpoints: one error line
+        with config_build_errors(cfg, args.config), work_dir_write_errors(cfg.work_dir):  # one error line
             runner = build_runner(cfg, changes)
             add_data_checks(runner)  # missing or unreadable files, labels outside the classes: one error line
             runner.logger.info(batch)

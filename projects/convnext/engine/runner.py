@@ -8,12 +8,14 @@ it selects :class:`PreemptibleRunner`, the preemptible train loops and
 
 import copy
 import inspect
+import os
 import os.path as osp
 from collections.abc import Sequence
 from typing import Any
 
 from mmengine.config import Config
 from mmengine.dist import get_world_size, master_only
+from mmengine.hooks import CheckpointHook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
@@ -21,8 +23,9 @@ from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_mod
 from ..exceptions import ConfigError
 from ..registry import RUNNERS
 from .checkpoint_fit import LOAD_STRICT, check_checkpoint_fits
+from .hooks.checkpoint import SafeCheckpointHook
 from .hooks.preemption import PreemptionHook
-from .runner_files import URL_SCHEMES, atomic_path, read_checkpoint, resume_candidates
+from .runner_files import URL_SCHEMES, atomic_path, read_checkpoint, resume_candidates, write_errors
 
 PREEMPTION_KEY = 'preemption'
 """Config key of the preemption settings: ``enable`` plus :class:`PreemptionHook`'s arguments."""
@@ -35,6 +38,9 @@ PREEMPTIBLE_LOOPS = {
 
 TRAINING_KEYS = ('meta', 'state_dict', 'message_hub')
 """Entries every Runner checkpoint has (a weights-only file lacks some)."""
+
+MMENGINE_CHECKPOINT_HOOK = dict(type='CheckpointHook', interval=1)
+"""The checkpoint hook mmengine's Runner adds when ``default_hooks`` names none (``Runner.register_default_hooks``)."""
 
 MODULE_PREFIX = (r'^module\.', '')
 """mmengine's key revision for checkpoints saved from a wrapped model."""
@@ -60,13 +66,21 @@ class PreemptibleRunner(Runner):
 
     @master_only
     def save_checkpoint(self, out_dir: str, filename: str, *args: Any, **kwargs: Any) -> None:
-        """mmengine's ``save_checkpoint`` (same arguments), written atomically into a local ``out_dir``."""
+        """mmengine's ``save_checkpoint`` (same arguments), written atomically into a local ``out_dir``.
+
+        Raises:
+            WorkDirWriteError: The local ``out_dir`` cannot take the file (read-only,
+                full, not permitted): names it and the errno; ``out_dir`` keeps
+                its previous files, none half-written.
+        """
         remote = bool(kwargs.get('backend_args') or kwargs.get('file_client_args') or (args and args[0]))
-        if remote or not osp.isdir(out_dir):
+        if remote or '://' in str(out_dir):
             super().save_checkpoint(out_dir, filename, *args, **kwargs)
             return
-        with atomic_path(osp.join(out_dir, filename)) as tmp:
-            super().save_checkpoint(out_dir, osp.basename(tmp), *args, **kwargs)
+        with write_errors(str(out_dir), f'checkpoint {filename}'):
+            os.makedirs(out_dir, exist_ok=True)
+            with atomic_path(osp.join(out_dir, filename)) as tmp:
+                super().save_checkpoint(out_dir, osp.basename(tmp), *args, **kwargs)
 
     def load_or_resume(self) -> None:
         """mmengine's, with the auto-resume fallback to the newest readable checkpoint."""
@@ -214,7 +228,9 @@ def make_preemptible(cfg: Config) -> Config:
 
     Adds :class:`PreemptionHook` (arguments from ``cfg.preemption``) to
     ``custom_hooks`` unless one is there, replaces mmengine's epoch- and
-    iteration-based train loops by the preemptible ones, and selects
+    iteration-based train loops by the preemptible ones and its
+    ``CheckpointHook`` by :class:`SafeCheckpointHook` (old checkpoints are
+    removed only after the new one is saved), and selects
     :class:`PreemptibleRunner` unless the config names a ``runner_type``.
 
     Raises:
@@ -233,9 +249,24 @@ def make_preemptible(cfg: Config) -> Config:
         cfg.custom_hooks = [*hooks, dict(type=f'convnext.{PreemptionHook.__name__}', **settings)]
     if cfg.get('train_cfg'):
         cfg.train_cfg = _preemptible_loop(cfg.train_cfg)
+    cfg.default_hooks = _safe_checkpoint_hook(cfg.get('default_hooks'))
     if 'runner_type' not in cfg:
         cfg.runner_type = f'convnext.{PreemptibleRunner.__name__}'
     return cfg
+
+
+def _safe_checkpoint_hook(default_hooks: dict | None) -> dict:
+    """``default_hooks`` with mmengine's ``CheckpointHook`` (named, or mmengine's default) replaced by
+    :class:`SafeCheckpointHook`; another checkpoint hook, a built one, or ``checkpoint=None`` is kept."""
+    default_hooks = dict(default_hooks or {})
+    checkpoint = default_hooks.get('checkpoint', MMENGINE_CHECKPOINT_HOOK)
+    if not isinstance(checkpoint, dict):  # None (no checkpoints) or a built hook
+        return default_hooks
+    hook_type = checkpoint.get('type', '')
+    if getattr(hook_type, '__name__', str(hook_type)).split('.')[-1] != CheckpointHook.__name__:
+        return default_hooks
+    default_hooks['checkpoint'] = dict(checkpoint, type=f'convnext.{SafeCheckpointHook.__name__}')
+    return default_hooks
 
 
 def _preemptible_loop(train_cfg: dict) -> dict:

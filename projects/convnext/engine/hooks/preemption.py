@@ -29,7 +29,7 @@ from ...registry import HOOKS
 from ..data import STOP_SIGNALS
 from ..loops import EPOCH_START, IN_EPOCH
 from ..random_state import gather_random_states
-from ..runner_files import write_last_checkpoint
+from ..runner_files import LAST_CHECKPOINT, remove_partial_files, write_errors, write_last_checkpoint
 
 PREEMPTED_EXIT = 75
 """Exit code of a run stopped by a signal after saving its checkpoint (sysexits.h ``EX_TEMPFAIL``: try again)."""
@@ -103,7 +103,12 @@ class PreemptionHook(Hook):
         self._last_save = time.monotonic()
 
     def before_train(self, runner: Any) -> None:
-        """Installs the signal handlers (main thread only) and starts the rolling-checkpoint clock."""
+        """Removes partial files of killed writes, installs the signal handlers (main thread only) and
+        starts the rolling-checkpoint clock."""
+        if is_main_process():
+            removed = remove_partial_files(runner.work_dir)
+            if removed:
+                runner.logger.warning(f'Removed {len(removed)} partial file(s) of a killed checkpoint write: {removed}')
         self._last_save = time.monotonic()
         if not callable(getattr(runner.train_loop, 'snapshot', None)):
             runner.logger.warning(
@@ -174,7 +179,8 @@ class PreemptionHook(Hook):
         runner.save_checkpoint(runner.work_dir, self.filename, meta=dict(epoch=runner.epoch, iter=runner.iter))
         path = osp.join(runner.work_dir, self.filename)
         if is_main_process():
-            write_last_checkpoint(runner.work_dir, path)
+            with write_errors(runner.work_dir, f'{osp.basename(path)} into {LAST_CHECKPOINT}'):
+                write_last_checkpoint(runner.work_dir, path)
         self._stash = None
         self._last_save = time.monotonic()
         return path
