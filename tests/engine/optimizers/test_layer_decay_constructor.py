@@ -17,7 +17,7 @@ from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as ROOT_CONSTRUCTORS
 from torch import nn
 
 from convnext.engine import LayerDecayOptimWrapperConstructor
-from convnext.engine.optimizers import layer_decay
+from convnext.engine.optimizers import UngroupableBackboneError, layer_decay
 from convnext.models import ConvNeXt, ConvNeXtV2
 from convnext.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
@@ -291,17 +291,39 @@ def test_too_small_num_layers_raises() -> None:
     build(full_model(arch='tiny'), decay_rate=0.7, decay_type='layer_wise', num_layers=12)
 
 
+class BlocksStages(nn.Module):
+    """``stages.<i>.blocks.<j>`` (a Swin-like layout): not the ConvNeXt naming."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.downsample_layers = nn.ModuleList([nn.Conv2d(2, 2, 1)])
+        self.stages = nn.ModuleList([nn.Module()])
+        self.stages[0].blocks = nn.ModuleList([nn.Conv2d(2, 2, 1)])
+
+
 @pytest.mark.parametrize(
     ('model', 'match'),
     [
-        (nn.Linear(2, 2), "no submodule 'backbone'"),
-        (ToyModel(nn.Conv2d(2, 2, 1)), 'Conv2d has no get_layer_depth'),
+        (nn.Linear(2, 2), "needs a backbone at 'backbone' of Linear, which has no submodule 'backbone'"),
+        (
+            ToyModel(nn.Conv2d(2, 2, 1)),
+            r"the backbone Conv2d at 'backbone': it has no get_layer_depth\(param_name, prefix.*"
+            r"its parameters are not named like ConvNeXt \('downsample_layers.<i>.…' and 'stages.<i>.<j>.…'\), "
+            r"nor like a ViT \('layers.<i>.…'\); its parameters: 'weight', 'bias'$",
+        ),
+        (
+            ToyModel(BlocksStages()),
+            r"its parameter 'stages.0.blocks.0.weight' is not named like ConvNeXt \(stages.<i>.<j>.…\)",
+        ),
     ],
-    ids=['no_backbone', 'no_get_layer_depth'],
+    ids=['no_backbone', 'no_rule_for_conv2d', 'stages_with_blocks'],
 )
-def test_backbone_without_get_layer_depth_raises(model: nn.Module, match: str) -> None:
-    with pytest.raises(TypeError, match=f'get_layer_depth.*{match}'):
+def test_backbone_that_cannot_be_grouped_raises(model: nn.Module, match: str) -> None:
+    # One error, both a TypeError and the NotImplementedError mmdet, mmseg and mmpretrain raise.
+    with pytest.raises(UngroupableBackboneError, match=match) as error:
         build(model, decay_rate=0.7)
+    assert isinstance(error.value, TypeError) and isinstance(error.value, NotImplementedError)
+    assert '\n' not in str(error.value)
 
 
 @pytest.mark.parametrize(
@@ -309,9 +331,19 @@ def test_backbone_without_get_layer_depth_raises(model: nn.Module, match: str) -
     [
         ({}, 'decay_rate is required'),
         (dict(decay_rate=-0.5), 'decay_rate must be a positive number'),
+        (dict(layer_decay_rate=-0.5), 'decay_rate must be a positive number'),
         (dict(decay_rate=0.7, num_layers=0), 'num_layers must be None or a positive int'),
-        (dict(decay_rate=0.7, layer_decay_rate=0.7), r"Unknown paramwise_cfg keys \['layer_decay_rate'\]"),
+        (
+            dict(decay_rate=0.7, layer_decay_rate=0.8),
+            r'decay_rate=0.7 and paramwise_cfg.layer_decay_rate=0.8 disagree; .*give one',
+        ),
+        (dict(decay_rate=0.7, dcn_offset_lr_mult=0.1), r"Unknown paramwise_cfg keys \['dcn_offset_lr_mult'\]"),
         (dict(decay_rate=0.7, backbone_prefix='backbone'), "backbone_prefix must be '' or end with '.'"),
+        (
+            dict(decay_rate=0.7, no_decay_rule='mmdet'),
+            r"no_decay_rule must be one of \('convnext_v2', 'convnext_v1', 'none'\), got 'mmdet'",
+        ),
+        (dict(decay_rate=0.7, group_by='stage'), r"group_by must be one of \('layer', 'param'\), got 'stage'"),
     ],
 )
 def test_bad_paramwise_cfg_raises(paramwise: dict, match: str) -> None:
@@ -332,7 +364,9 @@ class TinyHostModel(nn.Module):
 
     def __init__(self, frozen_stages: int = 0) -> None:
         super().__init__()
-        self.backbone = ConvNeXt(TINY_ARCH, use_grn=True, frozen_stages=frozen_stages)
+        self.backbone = ConvNeXt(
+            TINY_ARCH, use_grn=True, frozen_stages=frozen_stages, out_indices=(0, 1, 2, 3), out_type='featmap'
+        )
         self.neck = nn.BatchNorm2d(64)
         self.head = nn.Linear(64, 3)
 
@@ -481,3 +515,148 @@ def test_groups_logged_once_as_table(monkeypatch: pytest.MonkeyPatch) -> None:
     assert lines[1].split() == ['group', 'id', 'lr_scale', 'weight_decay', 'tensors', 'elements']
     first = optim_wrapper.optimizer.param_groups[0]
     assert lines[2].split()[:2] == [first['group_name'], str(first['layer_id'])]
+
+
+# ----------------------------------------------------------------------------
+# Backbones without our get_layer_depth: grouped by their parameter names.
+# ----------------------------------------------------------------------------
+@functools.cache
+def mmpretrain_model(arch: str, use_grn: bool = False) -> ToyModel:
+    """``mmpretrain.ConvNeXt`` (its own names: ``depthwise_conv``, ``pointwise_conv1``, ``norm{i}``) plus a head."""
+    from mmpretrain.models import ConvNeXt as MMPretrainConvNeXt
+
+    kwargs = dict(use_grn=True, layer_scale_init_value=0.0) if use_grn else {}
+    return ToyModel(MMPretrainConvNeXt(arch=arch, out_indices=(0, 1, 2, 3), gap_before_final_norm=False, **kwargs))
+
+
+@pytest.mark.parametrize('arch', ['tiny', 'base'])
+@pytest.mark.parametrize(
+    ('decay_type', 'decay_rate'), [('layer_wise', 0.7), ('stage_wise', 0.9), ('single', 0.9), ('group', 0.6)]
+)
+def test_mmpretrain_convnext_gets_the_official_rules(arch: str, decay_type: str, decay_rate: float) -> None:
+    model = mmpretrain_model(arch)
+    depths = model.backbone.depths
+    num_layers = {'single': sum(depths), 'group': 12}.get(decay_type, 6 if arch == 'tiny' else 12)
+
+    def layer_id_fn(name: str) -> int:
+        if decay_type == 'stage_wise':
+            return official_stage_id(name, num_layers + 2)
+        if decay_type in ('layer_wise', 'group'):
+            return official_layer_id(name, num_layers)
+        short = name[len('backbone.') :] if name.startswith('backbone.') else 'head'
+        return official_v2_single_id(short, depths)
+
+    expected = official_groups(model, layer_id_fn, official_v2_no_decay, num_layers, decay_rate)
+    assert_groups_equal(ours(build(model, decay_rate=decay_rate, decay_type=decay_type)), expected)
+    # Our backbone of the same arch: the same groups, position by position (only the module names differ).
+    ours_groups = build(full_model(arch=arch), decay_rate=decay_rate, decay_type=decay_type).optimizer.param_groups
+    mmpretrain_groups = build(model, decay_rate=decay_rate, decay_type=decay_type).optimizer.param_groups
+    assert [summary(g) for g in ours_groups] == [summary(g) for g in mmpretrain_groups]
+
+
+def summary(group: dict) -> tuple:
+    return group['group_name'], group['lr_scale'], group['weight_decay'], [tuple(p.shape) for p in group['params']]
+
+
+def test_mmpretrain_convnext_num_layers_and_its_own_rule() -> None:
+    model = mmpretrain_model('tiny')
+    # Its own get_layer_depth(param_name, prefix) takes no num_layers; the name rule does.
+    groups = group_of(build(model, decay_rate=0.5, decay_type='layer_wise', num_layers=12))
+    assert groups['backbone.stages.3.0.pointwise_conv1.weight']['layer_id'] == 12
+    assert groups['backbone.norm3.weight']['layer_id'] == 13
+    # With the defaults, the ids equal mmpretrain's own layer_wise rule.
+    defaults = group_of(build(model, decay_rate=0.5))
+    for name, _ in model.named_parameters():
+        assert defaults[name]['layer_id'] == model.backbone.get_layer_depth(name, 'backbone.')[0], name
+
+
+@pytest.mark.parametrize(
+    ('rule', 'grn_decayed', 'norm_decayed'),
+    [('convnext_v2', False, False), ('convnext_v1', True, False), ('none', True, True)],
+)
+def test_no_decay_rules(rule: str, grn_decayed: bool, norm_decayed: bool) -> None:
+    model = TinyHostModel()
+    groups = group_of(build(model, decay_rate=0.5, no_decay_rule=rule))
+    grn = 'backbone.stages.0.0.grn.gamma'
+    assert model.get_parameter(grn).ndim == 4  # the ConvNeXt-V2 layout; 1-D ones are exempt under both official rules
+    assert groups[grn]['weight_decay'] == (BASE_WD if grn_decayed else 0.0)
+    assert groups['backbone.norm3.weight']['weight_decay'] == (BASE_WD if norm_decayed else 0.0)
+    assert groups['backbone.stages.0.0.pwconv1.bias']['weight_decay'] == (BASE_WD if norm_decayed else 0.0)
+    assert groups['backbone.stages.0.0.pwconv1.weight']['weight_decay'] == BASE_WD
+    # The mmengine options still decide first.
+    flat = group_of(build(model, decay_rate=0.5, no_decay_rule=rule, flat_decay_mult=0.0, bias_decay_mult=0.0))
+    assert flat['backbone.norm3.weight']['weight_decay'] == 0.0
+    assert flat['backbone.stages.0.0.pwconv1.bias']['weight_decay'] == 0.0
+
+
+def test_layer_decay_rate_and_group_by_param() -> None:
+    model = mmpretrain_model('atto')
+    merged = build(model, decay_rate=0.5).optimizer.param_groups
+    per_param = build(model, layer_decay_rate=0.5, group_by='param').optimizer.param_groups
+    names = [n for n, _ in model.named_parameters()]
+    assert [g['param_name'] for g in per_param] == names
+    assert all(len(g['params']) == 1 and 'param_names' not in g for g in per_param)
+    by_name = {n: g for g in merged for n in g['param_names']}
+    for group in per_param:
+        same = by_name[group['param_name']]
+        assert (group['lr'], group['weight_decay'], group['layer_id']) == (
+            same['lr'],
+            same['weight_decay'],
+            same['layer_id'],
+        )
+    assert len(merged) < len(per_param)
+
+
+class ToyViTNames(nn.Module):
+    """mmseg's BEiT / MAE naming: tokens, ``patch_embed`` and ``layers.<i>``, no get_layer_depth."""
+
+    def __init__(self, num_layers: int = 3) -> None:
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, 4))
+        self.patch_embed = nn.Conv2d(3, 4, 2)
+        self.layers = nn.ModuleList(nn.Linear(4, 4) for _ in range(num_layers))
+        self.norm = nn.LayerNorm(4)
+
+
+def test_vit_names_follow_mmseg_rule() -> None:
+    model = ToyModel(ToyViTNames())
+    groups = group_of(build(model, decay_rate=2.0))
+    expected = {
+        'backbone.cls_token': 0,
+        'backbone.patch_embed.weight': 0,
+        'backbone.layers.0.weight': 1,
+        'backbone.layers.2.bias': 3,
+        'backbone.norm.weight': 4,
+        'head.weight': 4,
+    }
+    for name, layer_id in expected.items():
+        assert groups[name]['layer_id'] == layer_id, name
+        assert groups[name]['lr_scale'] == 2.0 ** (4 - layer_id), name
+    assert groups['backbone.cls_token']['weight_decay'] == 0.0  # a 3-D token: no decay
+    with pytest.raises(NotImplementedError, match=r"decay_type='stage_wise' needs a backbone named like ConvNeXt"):
+        build(model, decay_rate=2.0, decay_type='stage_wise')
+
+
+def test_name_rule_errors() -> None:
+    with pytest.raises(ValueError, match=r"Unknown decay_type 'per_pixel'; expected one of \('layer_wise'"):
+        build(mmpretrain_model('atto'), decay_rate=0.5, decay_type='per_pixel')
+    five_stages = ToyModel(nn.Module())
+    five_stages.backbone.downsample_layers = nn.ModuleList(nn.Conv2d(2, 2, 1) for _ in range(5))
+    five_stages.backbone.stages = nn.ModuleList(nn.Sequential(nn.Conv2d(2, 2, 1)) for _ in range(5))
+    with pytest.raises(ValueError, match=r"for 4 stages; parameter 'downsample_layers.4.weight' is in stage 4"):
+        build(five_stages, decay_rate=0.5)
+    assert (
+        group_of(build(five_stages, decay_rate=0.5, decay_type='stage_wise'))['backbone.stages.4.0.weight']['layer_id']
+        == 5
+    )
+
+
+def test_bypass_duplicate() -> None:
+    model = TinyHostModel()
+    model.tied = nn.Linear(64, 3)
+    model.tied.weight = model.head.weight  # shared by two modules
+    with pytest.raises(ValueError, match=r"'tied.weight' is 'head.weight' \(shared by two modules\); set .*bypass_dup"):
+        build(model, decay_rate=0.5)
+    groups = build(model, decay_rate=0.5, bypass_duplicate=True).optimizer.param_groups
+    names = [n for g in groups for n in g['param_names']]
+    assert 'head.weight' in names and 'tied.weight' not in names and 'tied.bias' in names

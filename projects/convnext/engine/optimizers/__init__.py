@@ -1,5 +1,5 @@
 """Optimizer wrapper constructors of the ``convnext`` scope."""
 
-from .layer_decay import LayerDecayOptimWrapperConstructor
+from .layer_decay import LayerDecayOptimWrapperConstructor, UngroupableBackboneError
 
-__all__ = ['LayerDecayOptimWrapperConstructor']
+__all__ = ['LayerDecayOptimWrapperConstructor', 'UngroupableBackboneError']

@@ -1,4 +1,4 @@
-"""Layer-wise learning-rate decay for backbones that answer ``get_layer_depth``.
+"""Layer-wise learning-rate decay for ConvNeXt backbones, with the hosts' ``paramwise_cfg`` keys.
 
 One constructor for mmdet, mmseg and mmpretrain configs::
 
@@ -9,17 +9,23 @@ One constructor for mmdet, mmseg and mmpretrain configs::
         optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05),
     )
 
-The backbone gives every parameter a layer id (``layer_wise``: the official
-detection rule; ``stage_wise``: the official segmentation rule; ``single`` and
-``group``: the ConvNeXt V2 fine-tuning rules); the learning rate is
-``lr * decay_rate ** (num_layers + 1 - layer_id)``, so everything outside the
-backbone (id ``num_layers + 1``) keeps ``lr``. Parameters are merged into the
-official groups ``layer_{id}_{decay|no_decay}``.
+A config written for mmdet's or mmseg's ``LearningRateDecayOptimizerConstructor``
+(``decay_rate``, ``decay_type``, ``num_layers``) or mmpretrain's
+``LearningRateDecayOptimWrapperConstructor`` (``layer_decay_rate``,
+``custom_keys``, ``*_decay_mult``) keeps its ``paramwise_cfg`` and changes only
+``constructor``.
+
+Every parameter gets a layer id (``layer_wise``: the official detection rule;
+``stage_wise``: the official segmentation rule; ``single`` and ``group``: the
+ConvNeXt V2 fine-tuning rules); the learning rate is ``lr * decay_rate **
+(num_layers + 1 - layer_id)``, so everything outside the backbone (id
+``num_layers + 1``) keeps ``lr``. Parameters are merged into the official
+groups ``layer_{id}_{decay|no_decay}``.
 """
 
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
@@ -36,10 +42,30 @@ from ...registry import OPTIM_WRAPPER_CONSTRUCTORS
 DEFAULT_DECAY_TYPE = 'layer_wise'
 """The official detection rule."""
 
+DECAY_TYPES = ('layer_wise', 'stage_wise', 'single', 'group')
+"""Rules for backbones named like ConvNeXt (``downsample_layers.i``, ``stages.i.j``)."""
+
+VIT_DECAY_TYPES = ('layer_wise',)
+"""Rules for backbones named like a ViT (``layers.i``), as mmseg's constructor has for BEiT and MAE."""
+
 DEFAULT_BACKBONE_PREFIX = 'backbone.'
 """Where mmdet detectors, mmseg segmentors and mmpretrain classifiers keep the backbone."""
 
-LAYER_DECAY_KEYS = ('decay_rate', 'decay_type', 'num_layers', 'backbone_prefix')
+NO_DECAY_RULES = ('convnext_v2', 'convnext_v1', 'none')
+"""Which parameters get no weight decay when no mmengine option decides (see :func:`is_no_decay`)."""
+
+GROUP_BY = ('layer', 'param')
+"""``layer``: official merged groups; ``param``: one group per parameter, as mmpretrain."""
+
+LAYER_DECAY_KEYS = (
+    'decay_rate',
+    'layer_decay_rate',
+    'decay_type',
+    'num_layers',
+    'backbone_prefix',
+    'no_decay_rule',
+    'group_by',
+)
 """``paramwise_cfg`` keys of the layer decay itself."""
 
 MMENGINE_KEYS = (
@@ -49,15 +75,41 @@ MMENGINE_KEYS = (
     'norm_decay_mult',
     'dwconv_decay_mult',
     'flat_decay_mult',
+    'bypass_duplicate',
 )
 """``paramwise_cfg`` keys of mmengine's ``DefaultOptimWrapperConstructor`` honoured on top."""
 
-NO_DECAY_SUFFIXES = ('.bias', '.gamma', '.beta')
-"""Biases, layer-scale ``gamma`` and GRN ``gamma``/``beta`` (4-D) get no weight decay
-(ConvNeXt-V2 ``optim_factory.py`` ``get_parameter_groups``)."""
+BIAS_SUFFIX = '.bias'
+SCALE_SUFFIXES = ('.gamma', '.beta')
+"""Layer-scale ``gamma`` and GRN ``gamma``/``beta`` (4-D in the ConvNeXt-V2 layout)."""
 
 TOKEN_NAMES = ('cls_token', 'mask_token', 'pos_embed')
-"""Token parameters, which get no weight decay."""
+"""Token parameters: layer id 0 and no weight decay."""
+
+PATCH_EMBED = 'patch_embed'
+"""A ViT's patch embedding: layer id 0 (mmseg ``get_layer_id_for_vit``)."""
+
+DOWNSAMPLE, STAGES, VIT_LAYERS = 'downsample_layers', 'stages', 'layers'
+"""First components of ConvNeXt (``downsample_layers.i``, ``stages.i.j``) and ViT (``layers.i``) names."""
+
+LAYER_WISE_STAGES = 4
+"""The official ``layer_wise`` rule gives ids to four stages; the last one gets ``num_layers``."""
+
+DEEP_STAGE = 2
+"""The stage whose blocks share a ``layer_wise`` id by threes."""
+
+BLOCKS_PER_LAYER_ID = 3
+"""Blocks of the deep stage per ``layer_wise`` id (official ``3 + block_id // 3``)."""
+
+SHALLOW_LAYER_IDS = {(0, True): 0, (0, False): 1, (1, True): 2, (1, False): 2, (2, True): 3}
+"""``layer_wise`` ids of ``(stage, is downsampling layer)`` below the deep stage's blocks."""
+
+SHALLOW_NUM_LAYERS, DEEP_NUM_LAYERS = 6, 12
+"""Official ``num_layers``: 6 when the deep stage has at most :data:`MAX_SHALLOW_BLOCKS` blocks (T), else 12."""
+
+MAX_SHALLOW_BLOCKS = 9
+GROUP_NUM_LAYERS = 12
+"""ConvNeXt-V2 ``optim_factory.py`` ``get_num_layer_for_convnext`` (``group``) has 12 ids."""
 
 NORM_TYPES = (_BatchNorm, _InstanceNorm, GroupNorm, LayerNorm)
 """Modules whose parameters ``norm_decay_mult`` applies to (mmengine's list)."""
@@ -68,18 +120,45 @@ FLAT_NDIM = 1
 HEAD_ROWS = ('group', 'id', 'lr_scale', 'weight_decay', 'tensors', 'elements')
 """Columns of the logged group table."""
 
+NAMES_IN_ERROR = 3
+"""Parameter names quoted when a backbone cannot be grouped."""
 
-def is_no_decay(name: str, ndim: int) -> bool:
-    """Whether a parameter gets no weight decay under the official ConvNeXt rule.
+LayerDepthFn = Callable[[str], tuple[int, int]]
+"""``full parameter name -> (layer_id, num_layers + 2)``."""
 
+
+class UngroupableBackboneError(TypeError, NotImplementedError):
+    """The model has no backbone that layer decay can group.
+
+    A ``NotImplementedError`` where mmdet's, mmseg's and mmpretrain's
+    constructors raise one, and a ``TypeError`` (the backbone is of the wrong
+    kind).
+    """
+
+
+def is_no_decay(name: str, ndim: int, rule: str = 'convnext_v2') -> bool:
+    """Whether a parameter gets no weight decay under a rule of :data:`NO_DECAY_RULES`.
+
+    ``convnext_v2`` (ConvNeXt-V2 ``optim_factory.py`` ``get_parameter_groups``):
     1-D (and 0-D) tensors, biases, ``gamma``/``beta`` (layer scale and GRN,
-    whatever their shape) and token parameters.
+    whatever their shape) and token parameters. ``convnext_v1`` (ConvNeXt
+    ``optim_factory.py`` and the official detection and segmentation
+    ``layer_decay_optimizer_constructor.py``, copied by mmdet's and mmseg's
+    ``LearningRateDecayOptimizerConstructor``): 1-D tensors and biases, so the
+    4-D GRN ``gamma``/``beta`` are decayed. ``none`` (mmpretrain's
+    ``LearningRateDecayOptimWrapperConstructor``): every parameter.
 
     Args:
         name: Full parameter name, e.g. ``backbone.stages.0.0.grn.gamma``.
         ndim: Number of dimensions of the parameter.
+        rule: One of :data:`NO_DECAY_RULES`. Defaults to 'convnext_v2'.
     """
-    return ndim <= FLAT_NDIM or name.endswith(NO_DECAY_SUFFIXES) or _leaf(name) in TOKEN_NAMES
+    if rule == 'none':
+        return False
+    flat_or_bias = ndim <= FLAT_NDIM or name.endswith(BIAS_SUFFIX)
+    if rule == 'convnext_v1':
+        return flat_or_bias
+    return flat_or_bias or name.endswith(SCALE_SUFFIXES) or _leaf(name) in TOKEN_NAMES
 
 
 def _leaf(name: str) -> str:
@@ -87,48 +166,199 @@ def _leaf(name: str) -> str:
     return name.rsplit('.', 1)[-1]
 
 
+def convnext_depths(names: Iterable[str]) -> tuple[tuple[int, ...] | None, str]:
+    """Blocks per stage of a backbone named like ConvNeXt, read from its parameter names.
+
+    The names must include ``downsample_layers.<i>.…`` and ``stages.<i>.<j>.…``
+    (``i``, ``j`` integers), as the official ConvNeXt, ours and
+    ``mmpretrain.ConvNeXt`` have; other names (``norm{i}``, tokens) may occur.
+
+    Args:
+        names: Parameter names relative to the backbone, e.g. ``stages.2.4.pwconv1.weight``.
+
+    Returns:
+        ``depths`` (stage ``i`` has ``max j + 1`` blocks) and '', or None and
+        why the names do not follow the naming.
+    """
+    blocks: dict[int, int] = {}
+    kinds = set()
+    for name in names:
+        parts = name.split('.')
+        if parts[0] not in (DOWNSAMPLE, STAGES):
+            continue
+        indices = parts[1:3] if parts[0] == STAGES else parts[1:2]
+        if len(parts) <= len(indices) + 1 or not all(index.isdigit() for index in indices):
+            pattern = 'stages.<i>.<j>' if parts[0] == STAGES else 'downsample_layers.<i>'
+            return None, f'its parameter {name!r} is not named like ConvNeXt ({pattern}.…)'
+        kinds.add(parts[0])
+        stage = int(parts[1])
+        block = int(parts[2]) + 1 if parts[0] == STAGES else 0
+        blocks[stage] = max(blocks.get(stage, 0), block)
+    if kinds != {DOWNSAMPLE, STAGES}:
+        return None, "its parameters are not named like ConvNeXt ('downsample_layers.<i>.…' and 'stages.<i>.<j>.…')"
+    return tuple(blocks.get(stage, 0) for stage in range(max(blocks) + 1)), ''
+
+
+def default_num_layers(depths: tuple[int, ...], decay_type: str) -> int:
+    """The official ``num_layers`` of a rule for a ConvNeXt with ``depths`` blocks per stage.
+
+    ``layer_wise`` / ``stage_wise``: 6 when the deep (third) stage has at most 9
+    blocks, else 12 (the official configs: 6 for T, 12 for S/B/L/XL);
+    ``single``: ``sum(depths)``; ``group``: 12.
+    """
+    if decay_type == 'single':
+        return sum(depths)
+    if decay_type == 'group':
+        return GROUP_NUM_LAYERS
+    deep_blocks = depths[DEEP_STAGE] if len(depths) > DEEP_STAGE else max(depths)
+    return SHALLOW_NUM_LAYERS if deep_blocks <= MAX_SHALLOW_BLOCKS else DEEP_NUM_LAYERS
+
+
+def convnext_layer_id(name: str, decay_type: str, num_layers: int, depths: tuple[int, ...]) -> int:
+    """The official layer id of a backbone parameter named like ConvNeXt.
+
+    ``layer_wise`` and ``group``: ConvNeXt ``object_detection/mmcv_custom/
+    layer_decay_optimizer_constructor.py`` ``get_num_layer_layer_wise`` and
+    ``optim_factory.py`` ``get_num_layer_for_convnext`` (stem 0, stage 0 1,
+    stage 1 2, stage 2 ``3 + block // 3``, stage 3 ``num_layers``);
+    ``stage_wise``: ``semantic_segmentation/mmcv_custom/...``
+    ``get_num_layer_stage_wise`` (downsampling layers 0, stage ``i`` ``i + 1``);
+    ``single``: ConvNeXt-V2 ``optim_factory.py`` (one id per block). Tokens get
+    0 and other parameters (``norm{i}``) ``num_layers + 1``.
+
+    Args:
+        name: Parameter name relative to the backbone, e.g. ``stages.2.4.pwconv1.weight``.
+        decay_type: One of :data:`DECAY_TYPES`.
+        num_layers: Number of layer ids.
+        depths: Blocks per stage, e.g. from :func:`convnext_depths`.
+    """
+    parts = name.split('.')
+    if parts[0] in TOKEN_NAMES:
+        return 0
+    if parts[0] not in (DOWNSAMPLE, STAGES):
+        return num_layers + 1
+    stage = int(parts[1])
+    block = int(parts[2]) if parts[0] == STAGES else None
+    if decay_type == 'stage_wise':
+        return 0 if block is None else stage + 1
+    if decay_type == 'single':
+        first = sum(depths[:stage]) + 1
+        return first if block is None else first + block
+    if stage >= LAYER_WISE_STAGES:
+        raise ValueError(
+            f'decay_type={decay_type!r} defines layer ids for {LAYER_WISE_STAGES} stages; '
+            f'parameter {name!r} is in stage {stage}'
+        )
+    if stage == LAYER_WISE_STAGES - 1:
+        return num_layers
+    if stage == DEEP_STAGE and block is not None:
+        return DEEP_STAGE + 1 + block // BLOCKS_PER_LAYER_ID
+    return SHALLOW_LAYER_IDS[(stage, block is None)]
+
+
+def vit_num_layers(names: Iterable[str]) -> int:
+    """Number of ``layers.<i>`` blocks of a backbone named like a ViT (0 if none)."""
+    indices = [_vit_layer(name) for name in names]
+    return max((index for index in indices if index is not None), default=-1) + 1
+
+
+def _vit_layer(name: str) -> int | None:
+    """``i`` of a name ``layers.<i>.…``, else None."""
+    parts = name.split('.')
+    if len(parts) > 2 and parts[0] == VIT_LAYERS and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+def vit_layer_id(name: str, num_layers: int) -> int:
+    """Layer id of a backbone parameter named like a ViT.
+
+    mmseg ``get_layer_id_for_vit`` (BEiT, MAE) and mmpretrain
+    ``VisionTransformer.get_layer_depth``: tokens and ``patch_embed`` 0,
+    ``layers.<i>`` ``i + 1``, anything else ``num_layers + 1``.
+
+    Args:
+        name: Parameter name relative to the backbone, e.g. ``layers.3.ffn.weight``.
+        num_layers: Number of layer ids.
+    """
+    first = name.split('.')[0]
+    if first in TOKEN_NAMES or first == PATCH_EMBED:
+        return 0
+    layer = _vit_layer(name)
+    return num_layers + 1 if layer is None else layer + 1
+
+
+def _by_name(rule: Callable[[str], int], prefix: str, num_layers: int, name: str) -> tuple[int, int]:
+    """``(layer_id, num_layers + 2)`` from a rule on names relative to the backbone."""
+    if not name.startswith(prefix):
+        return num_layers + 1, num_layers + 2
+    return rule(name[len(prefix) :]), num_layers + 2
+
+
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
 class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """Optimizer wrapper constructor with layer-wise learning-rate decay.
 
-    The model (unwrapped from DDP's ``.module``) must hold a backbone at
-    ``backbone_prefix`` with ``get_layer_depth(param_name, prefix,
-    decay_type, num_layers) -> (layer_id, num_layers + 2)``, as
-    :class:`convnext.ConvNeXt` has; a backbone with mmpretrain's two-argument
-    ``get_layer_depth(param_name, prefix)`` works for the default
-    ``layer_wise`` rule with its own ``num_layers``. Class names are never
-    checked.
+    The model (unwrapped from DDP's ``.module``) holds a backbone at
+    ``backbone_prefix``. Its layer ids come from, in this order (class names
+    are never checked):
+
+    1. its ``get_layer_depth(param_name, prefix, decay_type, num_layers)``, as
+       :class:`convnext.ConvNeXt` has;
+    2. its parameter names, when they follow the ConvNeXt naming
+       (``downsample_layers.<i>``, ``stages.<i>.<j>``, e.g.
+       ``mmpretrain.ConvNeXt``): the official rules of
+       :func:`convnext_layer_id`, with depths read from the names;
+    3. mmpretrain's ``get_layer_depth(param_name, prefix)`` (e.g.
+       ``mmpretrain.VisionTransformer``), which has its own rule and
+       ``num_layers``, so ``decay_type`` must stay 'layer_wise' and
+       ``num_layers`` None;
+    4. names following the ViT naming (``layers.<i>``, ``patch_embed``, as
+       mmseg's BEiT and MAE): :func:`vit_layer_id`, ``layer_wise`` only.
+
+    Otherwise :class:`UngroupableBackboneError` names what is missing.
 
     Every trainable parameter gets ``lr = lr * decay_rate ** (num_layers + 1 -
     layer_id)`` and, unless an mmengine option below decides otherwise,
-    ``weight_decay`` 0 when it is 1-D, a bias, a ``gamma``/``beta`` or a token,
-    else the optimizer's. Parameters with equal id, lr and weight decay share
-    one group ``layer_{id}_{decay|no_decay}`` with keys ``params``,
-    ``param_names``, ``lr``, ``lr_scale`` (``lr / base lr``),
-    ``weight_decay``, ``group_name`` and ``layer_id``, in order of first
-    appearance. Frozen parameters are skipped. The groups are logged once as a
+    ``weight_decay`` 0 when :func:`is_no_decay` says so under
+    ``no_decay_rule``, else the optimizer's. With ``group_by='layer'``,
+    parameters with equal id, lr and weight decay share one group
+    ``layer_{id}_{decay|no_decay}`` with keys ``params``, ``param_names``,
+    ``lr``, ``lr_scale`` (``lr / base lr``), ``weight_decay``, ``group_name``
+    and ``layer_id``, in order of first appearance (the official and
+    mmdet/mmseg layout); with ``group_by='param'`` every parameter has its own
+    group with ``param_name`` instead of ``param_names`` (mmpretrain's
+    layout). Frozen parameters are skipped. The groups are logged once as a
     table.
 
     mmengine options honoured on top (same precedence as mmengine):
     ``custom_keys`` (longest key that is a substring of the name wins; its
-    ``lr_mult`` multiplies the decayed lr, its ``decay_mult`` sets
-    ``weight_decay = base * decay_mult``, a key without ``decay_mult`` keeps
-    the official rule; such parameters get their own group named after the
-    key), then ``norm_decay_mult``, ``bias_decay_mult``, ``dwconv_decay_mult``,
-    ``flat_decay_mult`` and ``bias_lr_mult``. DCN offset rules are not
-    supported.
+    ``lr_mult`` multiplies the decayed lr, which mmpretrain ignores; its
+    ``decay_mult`` sets ``weight_decay = base * decay_mult``, a key without
+    ``decay_mult`` keeps the ``no_decay_rule``; such parameters get their own
+    group named after the key), then ``norm_decay_mult``,
+    ``bias_decay_mult``, ``dwconv_decay_mult``, ``flat_decay_mult`` and
+    ``bias_lr_mult``; ``bypass_duplicate`` keeps a parameter shared by two
+    modules in its first group only. DCN offset rules are not supported.
 
     Args:
         optim_wrapper_cfg: mmengine optimizer wrapper config, with
             ``optimizer`` (``lr`` required).
-        paramwise_cfg: ``decay_rate`` (required, > 0); ``decay_type``, one of
-            the backbone's rules (ConvNeXt: 'layer_wise', 'stage_wise',
-            'single', 'group'), defaults to 'layer_wise'; ``num_layers``, None
-            for the backbone's default (ConvNeXt: 6 when the third stage has at
-            most 9 blocks, else 12; ``sum(depths)`` for 'single'), defaults to
-            None; ``backbone_prefix``, defaults to 'backbone.' ('' when the
-            model is the backbone); and the mmengine options above. Defaults
-            to None, which raises since ``decay_rate`` is required.
+        paramwise_cfg: ``decay_rate`` (required, > 0; mmpretrain's spelling
+            ``layer_decay_rate`` is the same key); ``decay_type``, one of
+            :data:`DECAY_TYPES` (or the backbone's own rules), defaults to
+            'layer_wise'; ``num_layers``, None for the official value
+            (ConvNeXt: 6 when the third stage has at most 9 blocks, else 12;
+            ``sum(depths)`` for 'single'; ViT: the number of layers), defaults
+            to None; ``backbone_prefix``, defaults to 'backbone.' ('' when the
+            model is the backbone); ``no_decay_rule``, one of
+            :data:`NO_DECAY_RULES`, defaults to the official 'convnext_v2'
+            ('convnext_v1' reproduces mmdet and mmseg, which decay the GRN
+            ``gamma``/``beta``; 'none' reproduces mmpretrain, which decays
+            every parameter no ``*_decay_mult`` or ``custom_keys`` exempts);
+            ``group_by``, one of :data:`GROUP_BY`, defaults to 'layer'; and
+            the mmengine options above. Defaults to None, which raises since
+            ``decay_rate`` is required.
     """
 
     def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: dict | None = None) -> None:
@@ -140,7 +370,7 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                 f'Unknown paramwise_cfg keys {unknown} for LayerDecayOptimWrapperConstructor; '
                 f'expected some of {LAYER_DECAY_KEYS + MMENGINE_KEYS}'
             )
-        self.decay_rate = self._parse_decay_rate(cfg.get('decay_rate'))
+        self.decay_rate = self._parse_decay_rate(cfg.get('decay_rate'), cfg.get('layer_decay_rate'))
         self.decay_type = cfg.get('decay_type', DEFAULT_DECAY_TYPE)
         if not isinstance(self.decay_type, str):
             raise TypeError(f'paramwise_cfg.decay_type must be a str, got {self.decay_type!r}')
@@ -150,11 +380,19 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             self.backbone_prefix and not self.backbone_prefix.endswith('.')
         ):
             raise ValueError(f"paramwise_cfg.backbone_prefix must be '' or end with '.', got {self.backbone_prefix!r}")
+        self.no_decay_rule = self._parse_choice('no_decay_rule', NO_DECAY_RULES)
+        self.group_by = self._parse_choice('group_by', GROUP_BY)
         if not isinstance(self.base_lr, (int, float)):
             raise ValueError(f'optim_wrapper.optimizer.lr must be a number for layer decay, got {self.base_lr!r}')
 
     @staticmethod
-    def _parse_decay_rate(decay_rate: Any) -> float:
+    def _parse_decay_rate(decay_rate: Any, layer_decay_rate: Any) -> float:
+        if decay_rate is not None and layer_decay_rate is not None and decay_rate != layer_decay_rate:
+            raise ValueError(
+                f'paramwise_cfg.decay_rate={decay_rate!r} and paramwise_cfg.layer_decay_rate={layer_decay_rate!r} '
+                'disagree; they are two spellings of one key (mmdet/mmseg and mmpretrain): give one'
+            )
+        decay_rate = layer_decay_rate if decay_rate is None else decay_rate
         if decay_rate is None:
             raise ValueError('paramwise_cfg.decay_rate is required for LayerDecayOptimWrapperConstructor, e.g. 0.7')
         if isinstance(decay_rate, bool) or not isinstance(decay_rate, (int, float)) or decay_rate <= 0:
@@ -168,6 +406,12 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
             raise ValueError(f'paramwise_cfg.num_layers must be None or a positive int, got {num_layers!r}')
         return num_layers
+
+    def _parse_choice(self, key: str, choices: tuple[str, ...]) -> str:
+        value = self.paramwise_cfg.get(key, choices[0])
+        if value not in choices:
+            raise ValueError(f'paramwise_cfg.{key} must be one of {choices}, got {value!r}')
+        return value
 
     def add_params(self, params: list[dict], module: nn.Module, prefix: str = '', **kwargs: Any) -> None:
         """Appends the layer-decay parameter groups of ``module`` to ``params``.
@@ -197,35 +441,76 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             The groups, in order of first appearance, and the skipped names.
         """
         layer_depth = self._layer_depth_fn(model)
-        entries, frozen = [], []
+        bypass_duplicate = self.paramwise_cfg.get('bypass_duplicate', False)
+        entries, frozen, seen = [], [], {}
         for module_name, module in model.named_modules():
             for leaf, param in module.named_parameters(recurse=False):
                 name = f'{module_name}.{leaf}' if module_name else leaf
                 if not param.requires_grad:
                     frozen.append(name)
                     continue
+                if id(param) in seen:
+                    if bypass_duplicate:
+                        continue
+                    raise ValueError(
+                        f'Parameter {name!r} is {seen[id(param)]!r} (shared by two modules); '
+                        'set paramwise_cfg.bypass_duplicate=True to optimise it once'
+                    )
+                seen[id(param)] = name
                 layer_id, max_id = layer_depth(name)
                 entries.append((name, param, module, layer_id, max_id))
         num_layers = self._check_layer_ids(entries)
         groups: dict[tuple, dict] = {}
         for name, param, module, layer_id, _ in entries:
             key, settings = self._group_settings(name, param, module, layer_id, num_layers)
+            if self.group_by == 'param':
+                groups[(name,)] = dict(settings, params=[param], param_name=name, group_name=name)
+                continue
             if key not in groups:
                 groups[key] = dict(settings, params=[], param_names=[])
             groups[key]['params'].append(param)
             groups[key]['param_names'].append(name)
         return list(groups.values()), frozen
 
-    def _layer_depth_fn(self, model: nn.Module) -> Callable[[str], tuple[int, int]]:
-        """``name -> (layer_id, num_layers + 2)`` from the backbone's ``get_layer_depth``."""
+    def _layer_depth_fn(self, model: nn.Module) -> LayerDepthFn:
+        """``name -> (layer_id, num_layers + 2)`` for the backbone (see the class docstring for the order)."""
         backbone = self._find_backbone(model)
-        get_layer_depth = backbone.get_layer_depth
-        accepted = inspect.signature(get_layer_depth).parameters
-        takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
-        if takes_kwargs or {'decay_type', 'num_layers'} <= set(accepted):
+        names = [name for name, _ in backbone.named_parameters()]
+        get_layer_depth = getattr(backbone, 'get_layer_depth', None)
+        if callable(get_layer_depth) and self._takes_decay_type(get_layer_depth):
             return partial(
                 get_layer_depth, prefix=self.backbone_prefix, decay_type=self.decay_type, num_layers=self.num_layers
             )
+        depths, why_not_convnext = convnext_depths(names)
+        if depths is not None:
+            return self._convnext_rule(depths)
+        if callable(get_layer_depth):
+            return self._two_argument_rule(backbone, get_layer_depth)
+        num_vit_layers = vit_num_layers(names)
+        if num_vit_layers:
+            return self._vit_rule(num_vit_layers)
+        raise UngroupableBackboneError(
+            f'LayerDecayOptimWrapperConstructor cannot group the backbone {type(backbone).__name__} at '
+            f'{self._backbone_path()!r}: it has no get_layer_depth(param_name, prefix[, decay_type, num_layers]), '
+            f"{why_not_convnext}, nor like a ViT ('layers.<i>.…'); "
+            f'its parameters: {self._some(names)}'
+        )
+
+    @staticmethod
+    def _takes_decay_type(get_layer_depth: Callable) -> bool:
+        """Whether ``get_layer_depth`` follows our protocol (takes ``decay_type`` and ``num_layers``)."""
+        accepted = inspect.signature(get_layer_depth).parameters
+        takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+        return takes_kwargs or {'decay_type', 'num_layers'} <= set(accepted)
+
+    def _convnext_rule(self, depths: tuple[int, ...]) -> LayerDepthFn:
+        if self.decay_type not in DECAY_TYPES:
+            raise ValueError(f'Unknown decay_type {self.decay_type!r}; expected one of {DECAY_TYPES}')
+        num_layers = self.num_layers or default_num_layers(depths, self.decay_type)
+        rule = partial(convnext_layer_id, decay_type=self.decay_type, num_layers=num_layers, depths=depths)
+        return partial(_by_name, rule, self.backbone_prefix, num_layers)
+
+    def _two_argument_rule(self, backbone: nn.Module, get_layer_depth: Callable) -> LayerDepthFn:
         if self.decay_type != DEFAULT_DECAY_TYPE or self.num_layers is not None:
             raise ValueError(
                 f'{type(backbone).__name__}.get_layer_depth(param_name, prefix) takes no decay_type or num_layers, '
@@ -234,21 +519,35 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             )
         return partial(get_layer_depth, prefix=self.backbone_prefix)
 
+    def _vit_rule(self, num_vit_layers: int) -> LayerDepthFn:
+        if self.decay_type not in VIT_DECAY_TYPES:
+            raise UngroupableBackboneError(
+                f'decay_type={self.decay_type!r} needs a backbone named like ConvNeXt; the backbone at '
+                f"{self._backbone_path()!r} is named like a ViT ('layers.<i>.…'), which has {VIT_DECAY_TYPES}"
+            )
+        num_layers = self.num_layers or num_vit_layers
+        return partial(_by_name, partial(vit_layer_id, num_layers=num_layers), self.backbone_prefix, num_layers)
+
+    def _backbone_path(self) -> str:
+        return self.backbone_prefix[:-1] or 'the model root'
+
+    @staticmethod
+    def _some(names: list[str]) -> str:
+        if not names:
+            return 'none'
+        more = f' and {len(names) - NAMES_IN_ERROR} more' if len(names) > NAMES_IN_ERROR else ''
+        return ', '.join(repr(name) for name in names[:NAMES_IN_ERROR]) + more
+
     def _find_backbone(self, model: nn.Module) -> nn.Module:
         path = self.backbone_prefix[:-1]
-        need = (
-            f'LayerDecayOptimWrapperConstructor needs a backbone at {path or "the model root"!r} of '
-            f'{type(model).__name__} with get_layer_depth(param_name, prefix, decay_type, num_layers) '
-            f"(e.g. model.backbone=dict(type='convnext.ConvNeXt'); set paramwise_cfg.backbone_prefix "
-            f'if the backbone lives elsewhere)'
-        )
         try:
-            backbone = model.get_submodule(path) if path else model
+            return model.get_submodule(path) if path else model
         except AttributeError as error:
-            raise TypeError(f'{need}; the model has no submodule {path!r}') from error
-        if not callable(getattr(backbone, 'get_layer_depth', None)):
-            raise TypeError(f'{need}; {type(backbone).__name__} has no get_layer_depth')
-        return backbone
+            raise UngroupableBackboneError(
+                f'LayerDecayOptimWrapperConstructor needs a backbone at {path!r} of {type(model).__name__}, '
+                f"which has no submodule {path!r} (e.g. model.backbone=dict(type='convnext.ConvNeXt'); "
+                'set paramwise_cfg.backbone_prefix if the backbone lives elsewhere)'
+            ) from error
 
     def _check_layer_ids(self, entries: list[tuple]) -> int:
         """Returns ``num_layers``; raises when a layer id would give an lr scale above 1."""
@@ -309,7 +608,7 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         return 1.0
 
     def _decay_mult(self, name: str, param: nn.Parameter, module: nn.Module, custom_key: str | None) -> float:
-        """Weight-decay multiplier: custom key, then mmengine options, then the official rule."""
+        """Weight-decay multiplier: custom key, then mmengine options, then the ``no_decay_rule``."""
         cfg = self.paramwise_cfg
         if custom_key:
             custom = cfg['custom_keys'][custom_key]
@@ -326,7 +625,7 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             for key, applies in rules:
                 if applies and cfg.get(key) is not None:
                     return cfg[key]
-        return 0.0 if is_no_decay(name, param.ndim) else 1.0
+        return 0.0 if is_no_decay(name, param.ndim, self.no_decay_rule) else 1.0
 
     def _base_weight_decay(self) -> float:
         """The optimizer's ``weight_decay``, or its class default when the config omits it."""
