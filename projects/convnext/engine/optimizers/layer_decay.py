@@ -13,7 +13,11 @@ A config written for mmdet's or mmseg's ``LearningRateDecayOptimizerConstructor`
 (``decay_rate``, ``decay_type``, ``num_layers``) or mmpretrain's
 ``LearningRateDecayOptimWrapperConstructor`` (``layer_decay_rate``,
 ``custom_keys``, ``*_decay_mult``) keeps its ``paramwise_cfg`` and changes only
-``constructor``.
+``constructor``. The constructor is registered under this one name, not under
+the hosts' names: an unprefixed ``'LearningRateDecayOptimizerConstructor'``
+keeps meaning the host's, whatever the default scope, so a config's
+``constructor`` alone says whose rules it gets (they differ where the hosts
+depart from the official code; see ``no_decay_rule`` and ``group_by``).
 
 Every parameter gets a layer id (``layer_wise``: the official detection rule;
 ``stage_wise``: the official segmentation rule; ``single`` and ``group``: the
