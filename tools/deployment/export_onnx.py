@@ -46,6 +46,7 @@ from convnext.utils import (
     add_debug_arg,
     add_shape_arg,
     cpu_description,
+    default_shape,
     exit_on_config_error,
     load_config,
     parse_shape,
@@ -53,9 +54,6 @@ from convnext.utils import (
 
 BENCHMARK_WARMUP = 3
 """Untimed runs before a benchmark."""
-
-DEFAULT_SIDE = 224
-"""Square input of a classifier whose test pipeline names no crop size."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -83,34 +81,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
     add_debug_arg(parser)
     return parser.parse_args(argv)
-
-
-def default_shape(cfg: Config, task: str, stride: int) -> tuple[int, int]:
-    """The input ``(H, W)`` the config's test pipeline produces, rounded up to ``stride``.
-
-    Classifier: the centre crop. Segmentor: ``test_cfg.crop_size`` for sliding
-    windows, else the resize scale. Detector: a square of the resize scale's
-    longer side, so landscape and portrait images both fit.
-    """
-    test_cfg = cfg.model.get('test_cfg') or {}
-    steps = {step['type']: step for step in cfg.test_dataloader.dataset.pipeline}
-    if task == 'segmentation' and test_cfg.get('mode') == 'slide':
-        height, width = test_cfg['crop_size']
-    elif task == 'classification':
-        crop = (steps.get('CenterCrop') or {}).get('crop_size', DEFAULT_SIDE)
-        width, height = (crop, crop) if isinstance(crop, int) else crop
-    else:
-        resize = next((step for name, step in steps.items() if 'Resize' in name), None)
-        if resize is None or 'scale' not in resize:
-            raise ConfigError('the test pipeline has no Resize with a scale: pass --shape H W')
-        width, height = resize['scale']
-        if task == 'detection' and resize.get('keep_ratio', False):
-            width = height = max(width, height)
-    return _round_up(height, stride), _round_up(width, stride)
-
-
-def _round_up(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple
 
 
 @exit_on_config_error
