@@ -23,6 +23,11 @@ from synthetic_coco import CLASSES, SyntheticCocoSpec, make_synthetic_coco  # no
 
 CLASSIFIER_CONFIG = ROOT / 'configs' / 'convnextv2_a_fcmae-ft_in1k.py'
 SEGMENTOR_CONFIG = ROOT / 'configs' / 'upernet_convnextv2_a_demo.py'
+CASCADE_CONFIG = ROOT / 'configs' / 'cascade_mask_rcnn_convnextv2_b_3x.py'
+SLIM = 32
+"""FPN, RoI and head width of the slimmed Cascade Mask R-CNN."""
+CASCADE_TEST_SIDE = 128
+"""Resize scale of the slimmed Cascade Mask R-CNN's test pipeline."""
 GRN_STD = 0.5
 TINY_STD = 1e-3
 """Weights initialised smaller than this (the fine-tuning configs' classifier head, std 2e-5) are redrawn..."""
@@ -68,6 +73,29 @@ def segmentor_checkpoint(folder: Path) -> tuple[Path, Path]:
     """The UperNet V2-Atto demo config (five classes, whole-image test at 128x128), random weights."""
     cfg = Config.fromfile(str(SEGMENTOR_CONFIG))
     return save_random_checkpoint(cfg, folder, tuple(cfg.classes))
+
+
+def slim_cascade_config() -> Config:
+    """The V2 Cascade Mask R-CNN config with an Atto backbone, narrow heads, three classes, 128x128 test scale."""
+    cfg = Config.fromfile(str(CASCADE_CONFIG))
+    cfg.model.backbone.update(arch='atto', init_cfg=None, drop_path_rate=0.0)
+    cfg.model.neck.update(in_channels=[40, 80, 160, 320], out_channels=SLIM)
+    cfg.model.rpn_head.update(in_channels=SLIM, feat_channels=SLIM)
+    for key in ('bbox_roi_extractor', 'mask_roi_extractor'):
+        cfg.model.roi_head[key].out_channels = SLIM
+    for head in cfg.model.roi_head.bbox_head:
+        head.update(in_channels=SLIM, conv_out_channels=SLIM, fc_out_channels=2 * SLIM, num_classes=len(CLASSES))
+    cfg.model.roi_head.mask_head.update(in_channels=SLIM, conv_out_channels=SLIM, num_classes=len(CLASSES))
+    cfg.model.test_cfg.rpn.update(nms_pre=200, max_per_img=100)
+    for step in cfg.test_dataloader.dataset.pipeline:
+        if step['type'] == 'Resize':
+            step['scale'] = (CASCADE_TEST_SIDE, CASCADE_TEST_SIDE)
+    return cfg
+
+
+def cascade_checkpoint(folder: Path) -> tuple[Path, Path]:
+    """The slimmed Cascade Mask R-CNN (:func:`slim_cascade_config`) with random weights."""
+    return save_random_checkpoint(slim_cascade_config(), folder, CLASSES)
 
 
 def write_images(folder: Path) -> list[Path]:

@@ -198,5 +198,6 @@ def test_export_refuses_sides_not_divisible_by_the_stride(classifier: torch.nn.M
     assert model_stride(classifier) == 32
     with pytest.raises(ConfigError, match='multiples of the model stride 32 .*e.g. 128 96'):
         check_spec(ExportSpec('classification', (100, 96)), model_stride(classifier))
-    with pytest.raises(ConfigError, match='--dynamic is for classifiers and segmentors'):
-        check_spec(ExportSpec('detection', (96, 96), dynamic=True), 32)
+    # A detector graph takes any height and width (mmdet pads each image only to a multiple of 32).
+    check_spec(ExportSpec('detection', (96, 96), dynamic=True), 32)
+    assert ExportSpec('detection', (96, 96)).dynamic_size and not ExportSpec('classification', (96, 96)).dynamic_size

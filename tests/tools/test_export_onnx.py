@@ -76,6 +76,71 @@ def test_default_shape_comes_from_the_test_pipeline(export: ModuleType, segmento
     assert export.default_shape(cfg, 'segmentation', 32) == (96, 64)
 
 
+CONFIDENT_LOGIT = 3.0
+"""Added to the first class's logit in every box head of the random Cascade Mask R-CNN: scores near 0.88, so that
+the check has confident detections to match."""
+
+
+@pytest.fixture(scope='module')
+def detector(load_tool: Callable[[str], ModuleType], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The slimmed Cascade Mask R-CNN (random weights, confident first class) and a 256x100 image of shapes."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    fixtures = load_tool('tests/deploy/deploy_fixtures.py')
+    folder = tmp_path_factory.mktemp('cascade')
+    config, checkpoint = fixtures.cascade_checkpoint(folder)
+    saved = torch.load(checkpoint, weights_only=False)
+    for key, value in saved['state_dict'].items():
+        if key.endswith('fc_cls.bias'):
+            value[0] += CONFIDENT_LOGIT
+    torch.save(saved, checkpoint)
+    shapes = np.asarray(Image.open(fixtures.write_images(folder / 'images')[0]).convert('RGB'))
+    image = folder / 'wide.png'
+    Image.fromarray(np.concatenate([shapes, shapes], axis=1)[:100]).save(image)
+    return {'config': config, 'checkpoint': checkpoint, 'image': image}
+
+
+def test_detector_export_matches_mmdet_on_non_square_images(
+    export: ModuleType, detector: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    args = [str(detector['config']), str(detector['checkpoint']), '--out', str(tmp_path / 'det.onnx')]
+    assert export.main([*args, '--image', str(detector['image']), '--threads', '1']) == 0
+    printed = capsys.readouterr().out
+    assert 'input (1, 3, 64, 128) dynamic, opset 17' in printed  # the 256x100 image resized to 128x50, padded
+    checks = re.findall(r'onnxruntime check on (.+): (\d+) detections matched: box IoU >= ([\d.]+)', printed)
+    assert [name for name, _, _ in checks] == [
+        f'{detector["image"]} (256x100)',
+        f'{detector["image"]} (256x100) beside its mirror image (512x100)',
+    ]
+    assert all(int(count) > 0 and float(iou) >= 0.99 for _, count, iou in checks)
+
+
+def test_detector_check_names_a_detection_pytorch_does_not_reproduce(
+    export: ModuleType,
+    detector: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reference = export.mmdet_detections
+
+    def shifted(model: object, image: str) -> dict:
+        """mmdet's detections 8 pixels lower: what a graph clipping to the padded input gives near the border."""
+        detections = reference(model, image)
+        return {**detections, 'bboxes': detections['bboxes'] + [0, 8, 0, 8]}
+
+    monkeypatch.setattr(export, 'mmdet_detections', shifted)
+    args = [str(detector['config']), str(detector['checkpoint']), '--out', str(tmp_path / 'det.onnx')]
+    error = run_expecting_error(export, [*args, '--image', str(detector['image'])], capsys)
+    assert error.startswith(
+        f'error: {tmp_path / "det.onnx"} does not reproduce PyTorch on {detector["image"]} (256x100)'
+    )
+    assert re.search(r': onnxruntime detection \[[\d., ]+\] label 0 score 0\.\d+ vs PyTorch \[', error)
+    assert 'box IoU' in error and '(at least 0.99)' in error
+
+
 def run_expecting_error(export: ModuleType, args: list[str], capsys: pytest.CaptureFixture) -> str:
     assert export.main(args) == 2
     lines = capsys.readouterr().err.strip().splitlines()

@@ -3,9 +3,16 @@
 The config's ``default_scope`` picks the host. The graph takes the normalised
 image ``inputs`` ``(N, 3, H, W)`` and returns ``logits`` (classifier),
 ``seg_logits`` at the input size (segmentor; sliding windows stay in the
-runner) or ``boxes, scores, labels, masks`` after NMS (detector, one image).
+runner) or ``boxes, scores, labels, masks`` after NMS (detector, one image of
+any height and width, padded as mmdet pads it, with a second input
+``image_shape``: the resized image inside the padding, to which boxes are clipped).
 After writing the file the tool runs it in onnxruntime on the CPU next to the
-PyTorch model and prints the largest difference; ``--fp16`` graphs are also
+PyTorch model: classifiers and segmentors print the largest difference;
+detectors run on ``--image`` (or a random image) and on that image beside its
+mirror image (twice as wide) through the config's test pipeline, and each
+confident detection must have a twin in mmdet's own inference (same label,
+box IoU, score and mask within :class:`convnext.deploy.DetectionTolerance`),
+else the tool stops with one ``error:`` line. ``--fp16`` graphs are also
 checked to read float32 in every GRN and LayerNorm statistic. ``--benchmark``
 times onnxruntime against PyTorch eager on the CPU.
 
@@ -20,6 +27,7 @@ Examples:
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,16 +37,24 @@ from mmengine.config import Config, DictAction
 
 from convnext.deploy import (
     DEFAULT_OPSET,
+    FP16_TOLERANCE,
+    DetectionTolerance,
     ExportSpec,
+    OnnxModel,
     check_spec,
+    compare_detections,
     create_session,
     export_onnx,
     half_statistics_nodes,
     init_model,
+    mmdet_detections,
     model_stride,
+    pad_size_divisor,
+    pad_to_multiple,
     statistics_nodes,
     task_of,
 )
+from convnext.deploy.detection import hard_nms_model
 from convnext.deploy.export import build_graph
 from convnext.deploy.runtime import ImagePreprocessor, _runtime_error, normalization_metadata, pad_to
 from convnext.exceptions import ConfigError
@@ -63,11 +79,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint file (mmengine)')
     parser.add_argument('--out', required=True, help='ONNX file to write')
     add_shape_arg(parser, None, "the test pipeline's crop or resize scale")
-    parser.add_argument('--dynamic', action='store_true', help='dynamic batch, height and width (not for detectors)')
+    parser.add_argument(
+        '--dynamic',
+        action='store_true',
+        help='dynamic batch, height and width of a classifier or segmentor (a detector graph always takes any '
+        'height and width)',
+    )
     parser.add_argument('--fp16', action='store_true', help='float16 network; GRN/LayerNorm statistics stay float32')
     parser.add_argument('--opset', type=int, default=DEFAULT_OPSET, help='ONNX opset version')
     parser.add_argument('--device', default='cpu', help='device the model is traced on')
-    parser.add_argument('--image', help='image to trace and check with (default: a random input)')
+    parser.add_argument(
+        '--image', help='image to trace and check with, also beside its mirror image (default: a random image)'
+    )
     parser.add_argument(
         '--benchmark',
         type=int,
@@ -96,17 +119,21 @@ def main(argv: list[str] | None = None) -> int:
     shape = parse_shape(args.shape) if args.shape else default_shape(cfg, task, stride)
     spec = ExportSpec(task=task, shape=shape, dynamic=args.dynamic, fp16=args.fp16, opset=args.opset)
     check_spec(spec, stride)
-    example = _prepared_example(args, cfg, model, shape).to(args.device)
-    out = export_onnx(model, spec, args.out, example=example)
+    example, image_shape = _prepared_example(args, cfg, model, spec)
+    out = export_onnx(model, spec, args.out, example=example.to(args.device), image_shape=image_shape)
+    traced = tuple(example.shape[-2:])
     print(
         f'Exported {task} model {args.config} to {out} ({out.stat().st_size / 2**20:.1f} MiB), '
-        f'input (1, 3, {shape[0]}, {shape[1]}){" dynamic" if spec.dynamic else ""}, opset {spec.opset}'
+        f'input (1, 3, {traced[0]}, {traced[1]}){" dynamic" if spec.dynamic_size else ""}, opset {spec.opset}'
         f'{", fp16" if spec.fp16 else ""}'
     )
     note = getattr(build_graph(model, spec), 'nms_note', None)
     if note:
         print(f'Note: {note}')
-    check_export(model, spec, out, example.cpu(), args.threads)
+    if task == 'detection':
+        check_detector(model, cfg, spec, out, args.image, args.threads)
+    else:
+        check_export(model, spec, out, example, args.threads)
     if args.benchmark:
         if task == 'detection':
             print('--benchmark times classifiers and segmentors; skipped for the detector')
@@ -115,27 +142,92 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _prepared_example(args: argparse.Namespace, cfg: Config, model: torch.nn.Module, shape: tuple) -> torch.Tensor:
-    """``--image`` prepared as :class:`convnext.deploy.OnnxModel` prepares it, padded to ``shape``; else random."""
+def _prepared_example(
+    args: argparse.Namespace, cfg: Config, model: torch.nn.Module, spec: ExportSpec
+) -> tuple[torch.Tensor, tuple[int, int]]:
+    """The input to trace with and the image's ``(h, w)`` inside it.
+
+    ``--image`` is prepared as :class:`convnext.deploy.OnnxModel` prepares it:
+    a detector's padded to a multiple of ``pad_size_divisor`` (the graph takes
+    any size), other graphs' to ``spec.shape``. Without ``--image``: a random
+    input of ``spec.shape``.
+    """
     if args.image is None:
-        return torch.randn(1, 3, *shape)
+        return torch.randn(1, 3, *spec.shape), spec.shape
     if not Path(args.image).is_file():
         raise ConfigError(f'--image not found: {args.image}')
-    pixels, _ = ImagePreprocessor(cfg, normalization_metadata(model))(args.image)
-    return torch.from_numpy(pad_to(pixels, shape, '--shape')[None])
+    pixels, meta = ImagePreprocessor(cfg, normalization_metadata(model))(args.image)
+    if spec.task == 'detection':
+        padded = pad_to_multiple(pixels, pad_size_divisor(cfg))
+    else:
+        padded = pad_to(pixels, spec.shape, '--shape')
+    return torch.from_numpy(padded[None]), tuple(meta['img_shape'][:2])
+
+
+def check_detector(
+    model: torch.nn.Module, cfg: Config, spec: ExportSpec, out: Path, image: str | None, threads: int | None
+) -> None:
+    """Runs the graph through :class:`convnext.deploy.OnnxModel` on ``image`` (or a random image of ``spec.shape``)
+    and on it beside its mirror image, and matches the detections with mmdet's ``inference_detector``.
+
+    The reference runs the R-CNN with hard NMS, as the graph does.
+
+    Raises:
+        ConfigError: A confident detection without a twin within the tolerance, non-finite outputs,
+            or (fp16) a GRN/LayerNorm statistic computed in float16.
+    """
+    runner = OnnxModel(out, cfg, threads)
+    reference = hard_nms_model(model.cpu())
+    tolerance = FP16_TOLERANCE if spec.fp16 else DetectionTolerance()
+    with tempfile.TemporaryDirectory() as folder:
+        for name, path in check_images(image, spec.shape, Path(folder)):
+            ours = runner(path)
+            if not all(np.isfinite(ours[key]).all() for key in ('bboxes', 'scores')):
+                raise ConfigError(f'{out} gives non-finite boxes or scores in onnxruntime on {name}')
+            parity = compare_detections(ours, mmdet_detections(reference, path), tolerance)
+            if parity.mismatch is not None:
+                raise ConfigError(f'{out} does not reproduce PyTorch on {name}: {parity.mismatch}')
+            print(f'onnxruntime check on {name}: {parity.summary(tolerance)} (mmdet inference, hard NMS)')
+    if spec.fp16:
+        check_half_statistics(out, build_graph(model, ExportSpec(spec.task, spec.shape)))
+
+
+def check_images(image: str | None, shape: tuple[int, int], folder: Path) -> list[tuple[str, Path]]:
+    """The detector check's images: ``image`` (else a random one of ``shape``) and it beside its mirror image.
+
+    The second is twice as wide: mmdet resizes and pads a non-square image
+    differently, which a graph checked on square images alone would hide.
+
+    Returns:
+        ``(description, path)`` of each, the new files written to ``folder``.
+    """
+    import mmcv
+
+    if image is None:
+        pixels = np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
+        path, name = folder / 'random.png', f'a random {shape[1]}x{shape[0]} image'
+        mmcv.imwrite(pixels, str(path))
+    else:
+        pixels = mmcv.imread(image)
+        if pixels is None:
+            raise ConfigError(f'--image {image} is not a decodable image')
+        path, name = Path(image), f'{image} ({pixels.shape[1]}x{pixels.shape[0]})'
+    wide = np.ascontiguousarray(np.concatenate([pixels, pixels[:, ::-1]], axis=1))
+    mirrored = folder / 'beside_mirror.png'
+    mmcv.imwrite(wide, str(mirrored))
+    return [(name, path), (f'{name} beside its mirror image ({wide.shape[1]}x{wide.shape[0]})', mirrored)]
 
 
 def check_export(
     model: torch.nn.Module, spec: ExportSpec, out: Path, example: torch.Tensor, threads: int | None
 ) -> None:
-    """Runs the graph in onnxruntime next to PyTorch and prints the differences; checks fp16 statistics.
+    """Runs a classifier's or segmentor's graph in onnxruntime next to PyTorch, prints the largest difference,
+    and checks that an fp16 graph keeps GRN/LayerNorm statistics in float32.
 
     Raises:
         ConfigError: onnxruntime cannot run the graph, its outputs are not finite,
             or an fp16 graph computes a GRN/LayerNorm statistic in float16.
     """
-    import onnx
-
     session = create_session(out, threads)
     try:
         ort_outputs = session.run(None, {'inputs': example.numpy()})
@@ -147,18 +239,30 @@ def check_export(
     torch_outputs = torch_outputs if isinstance(torch_outputs, tuple) else (torch_outputs,)
     if not all(np.isfinite(output).all() for output in ort_outputs):
         raise ConfigError(f'{out} gives non-finite outputs in onnxruntime on the check input')
-    if spec.task == 'detection':
-        print(f'onnxruntime check: {len(ort_outputs[0])} detections (PyTorch: {len(torch_outputs[0])})')
-    else:
-        diff = float(np.abs(ort_outputs[0] - torch_outputs[0].numpy()).max())
-        print(f'onnxruntime check: max |onnxruntime - PyTorch float32| = {diff:.3g}')
+    diff = float(np.abs(ort_outputs[0] - torch_outputs[0].numpy()).max())
+    print(f'onnxruntime check: max |onnxruntime - PyTorch float32| = {diff:.3g}')
     if spec.fp16:
-        graph = onnx.load(str(out))
-        checked = statistics_nodes(graph, reference)
-        half = half_statistics_nodes(graph, reference)
-        if half:
-            raise ConfigError(f'{out}: {len(half)} GRN/LayerNorm statistics read float16, e.g. {half[0][0]}')
-        print(f'fp16 graph: all {len(checked)} GRN/LayerNorm statistics nodes read float32')
+        check_half_statistics(out, reference)
+
+
+def check_half_statistics(out: Path, reference: torch.nn.Module) -> None:
+    """Checks that every GRN/LayerNorm statistic of the fp16 graph ``out`` reads float32; prints how many.
+
+    Args:
+        out: The exported fp16 graph.
+        reference: The float32 module it was traced from (for the module names in node scopes).
+
+    Raises:
+        ConfigError: A statistics node reads float16.
+    """
+    import onnx
+
+    graph = onnx.load(str(out))
+    checked = statistics_nodes(graph, reference)
+    half = half_statistics_nodes(graph, reference)
+    if half:
+        raise ConfigError(f'{out}: {len(half)} GRN/LayerNorm statistics read float16, e.g. {half[0][0]}')
+    print(f'fp16 graph: all {len(checked)} GRN/LayerNorm statistics nodes read float32')
 
 
 def benchmark(model: torch.nn.Module, spec: ExportSpec, out: Path, example: torch.Tensor, iters: int, threads) -> None:

@@ -17,11 +17,19 @@ re-states only the glue, after mmdet 3.3's ``RPNHead._predict_by_feat_single``,
   a config's ``soft_nms`` becomes hard NMS at the same IoU threshold (Soft-NMS
   has no ONNX operator), which :func:`hard_nms_config` reports.
 
-Outputs (one image, boxes in the coordinates of the input tensor): ``boxes``
+Inputs: the normalised image padded as mmdet's data preprocessor pads it
+(``pad_size_divisor``), ``(1, 3, H, W)`` with height and width dynamic, and
+``image_shape``, the ``(2,)`` int64 height and width of the resized image
+inside the padding (mmdet's ``img_shape``): proposals and boxes are clipped to
+it, as mmdet clips them, rather than to the padded input.
+
+Outputs (one image, boxes in the coordinates of the resized image): ``boxes``
 ``(K, 4)``, ``scores`` ``(K,)``, ``labels`` ``(K,)`` int64 and ``masks``
 ``(K, M, M)`` mask probabilities of each box's class (M = 28), which the runner
 pastes into the image as mmdet's ``FCNMaskHead`` does.
 """
+
+import copy
 
 import torch
 from mmdet.models.task_modules.coders.delta_xywh_bbox_coder import delta2bbox
@@ -47,19 +55,30 @@ def hard_nms_config(nms_cfg: dict, where: str) -> tuple[float, str | None]:
     return float(nms_cfg['iou_threshold']), note
 
 
+def hard_nms_model(detector: nn.Module) -> nn.Module:
+    """A copy of ``detector`` whose R-CNN NMS is hard NMS at the config's IoU: what the exported graph computes.
+
+    The reference that an exported graph is compared with (the graph turns
+    Soft-NMS into hard NMS, see :func:`hard_nms_config`); ``detector`` is not changed.
+    """
+    reference = copy.deepcopy(detector)
+    nms_cfg = reference.roi_head.test_cfg.nms
+    reference.roi_head.test_cfg.nms = type(nms_cfg)(type='nms', iou_threshold=nms_cfg['iou_threshold'])
+    return reference
+
+
 class TwoStageGraph(nn.Module):
     """The test path of an mmdet two-stage detector with masks, for one image.
 
     Args:
         detector: A built mmdet ``TwoStageDetector`` with a ``StandardRoIHead``
             or ``CascadeRoIHead`` and mask heads, in eval mode.
-        image_shape: ``(H, W)`` of the input tensor; boxes are clipped to it.
         half: Run the backbone and neck in float16 (the heads and the box
             arithmetic stay float32: fp16 loses whole pixels on large images).
             Defaults to False.
     """
 
-    def __init__(self, detector: nn.Module, image_shape: tuple[int, int], half: bool = False) -> None:
+    def __init__(self, detector: nn.Module, half: bool = False) -> None:
         super().__init__()
         self.detector = detector
         self.half_features = half
@@ -67,7 +86,6 @@ class TwoStageGraph(nn.Module):
             detector.backbone.half()
             if detector.with_neck:
                 detector.neck.half()
-        self.image_shape = tuple(image_shape)
         self.roi_head = detector.roi_head
         self.cascade = hasattr(self.roi_head, 'num_stages')
         self.num_stages = self.roi_head.num_stages if self.cascade else 1
@@ -76,13 +94,18 @@ class TwoStageGraph(nn.Module):
         self.rcnn_iou, self.nms_note = hard_nms_config(rcnn_cfg.nms, 'model.test_cfg.rcnn.nms')
         self.rpn_cfg, self.rcnn_cfg = rpn_cfg, rcnn_cfg
 
-    def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Detects in ``inputs`` ``(1, 3, H, W)`` (normalised); returns boxes, scores, labels, masks."""
+    def forward(self, inputs: torch.Tensor, image_shape: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Detects in ``inputs`` ``(1, 3, H, W)`` (normalised, padded); returns boxes, scores, labels, masks.
+
+        Args:
+            inputs: The padded image.
+            image_shape: ``(2,)`` height and width of the image inside the padding; boxes are clipped to it.
+        """
         feats = self.features(inputs)
-        proposals = self.proposals(feats)
+        proposals = self.proposals(feats, image_shape)
         rois = _to_rois(proposals)
-        scores, box_deltas, rois = self.refine(feats, rois)
-        boxes, scores, labels = self.detections(rois, scores, box_deltas)
+        scores, box_deltas, rois = self.refine(feats, rois, image_shape)
+        boxes, scores, labels = self.detections(rois, scores, box_deltas, image_shape)
         masks = self.masks(feats, boxes, labels)
         return boxes, scores, labels, masks
 
@@ -92,8 +115,8 @@ class TwoStageGraph(nn.Module):
             return self.detector.extract_feat(inputs)
         return tuple(feat.float() for feat in self.detector.extract_feat(inputs.half()))
 
-    def proposals(self, feats: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        """RPN proposals ``(P, 4)``: top ``nms_pre`` per level, decoded, NMS per level, ``max_per_img``."""
+    def proposals(self, feats: tuple[torch.Tensor, ...], image_shape: torch.Tensor) -> torch.Tensor:
+        """RPN proposals ``(P, 4)``: top ``nms_pre`` per level, decoded and clipped, NMS per level, ``max_per_img``."""
         head = self.detector.rpn_head
         cls_scores, box_deltas = head(feats)
         sizes = [score.shape[-2:] for score in cls_scores]
@@ -103,14 +126,14 @@ class TwoStageGraph(nn.Module):
         for level, (score, delta, prior) in enumerate(zip(cls_scores, box_deltas, priors, strict=True)):
             score = score[0].permute(1, 2, 0).reshape(-1).sigmoid()  # use_sigmoid_cls (mmdet RPNHead default)
             delta = delta[0].permute(1, 2, 0).reshape(-1, 4)
-            if 0 < nms_pre < score.shape[0]:
-                score, keep = score.topk(nms_pre)
+            if nms_pre > 0:
+                score, keep = score.topk(_at_most(nms_pre, score.shape[0]))
                 delta, prior = delta[keep], prior[keep]
             all_scores.append(score)
             all_deltas.append(delta)
             all_priors.append(prior)
             levels.append(torch.full_like(score, level, dtype=torch.int64))
-        boxes = _decode(head.bbox_coder, torch.cat(all_priors), torch.cat(all_deltas), self.image_shape)
+        boxes = _decode(head.bbox_coder, torch.cat(all_priors), torch.cat(all_deltas), image_shape)
         scores, levels = torch.cat(all_scores), torch.cat(levels)
         if self.rpn_cfg.get('min_bbox_size', -1) >= 0:
             size = self.rpn_cfg.get('min_bbox_size', 0)
@@ -118,20 +141,12 @@ class TwoStageGraph(nn.Module):
                 (boxes[:, 2] - boxes[:, 0] > size) & (boxes[:, 3] - boxes[:, 1] > size), as_tuple=False
             ).squeeze(1)
             boxes, scores, levels = boxes[valid], scores[valid], levels[valid]
-        keep = self.batched_nms(boxes, scores, levels, self.rpn_iou)[: self.rpn_cfg.max_per_img]
+        keep = batched_nms(boxes, scores, levels, self.rpn_iou)[: self.rpn_cfg.max_per_img]
         return boxes[keep]
 
-    def batched_nms(self, boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, iou: float) -> torch.Tensor:
-        """Indices kept by NMS within each group, by decreasing score (mmcv ``batched_nms``'s offset trick).
-
-        Boxes are clipped to the image, so an offset of the image's longer side
-        separates the groups; unlike torchvision's ``batched_nms`` nothing here
-        asks how many boxes there are, which tracing would freeze.
-        """
-        offsets = groups.to(boxes.dtype).unsqueeze(1) * float(max(self.image_shape) + 1)
-        return nms(boxes + offsets, scores, iou)
-
-    def refine(self, feats: tuple[torch.Tensor, ...], rois: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def refine(
+        self, feats: tuple[torch.Tensor, ...], rois: torch.Tensor, image_shape: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
         """Box-head class logits (averaged over cascade stages), last-stage deltas and the RoIs they refine."""
         stage_scores = []
         for stage in range(self.num_stages):
@@ -141,11 +156,13 @@ class TwoStageGraph(nn.Module):
             stage_scores.append(cls_score)
             if stage < self.num_stages - 1:  # CascadeRoIHead._refine_roi
                 labels = cls_score[:, :-1].argmax(dim=1)
-                boxes = _decode(head.bbox_coder, rois[:, 1:], _class_deltas(head, box_delta, labels), self.image_shape)
+                boxes = _decode(head.bbox_coder, rois[:, 1:], _class_deltas(head, box_delta, labels), image_shape)
                 rois = torch.cat([rois[:, :1], boxes], dim=1)
         return sum(stage_scores) / len(stage_scores), box_delta, rois
 
-    def detections(self, rois: torch.Tensor, cls_score: torch.Tensor, box_delta: torch.Tensor) -> tuple:
+    def detections(
+        self, rois: torch.Tensor, cls_score: torch.Tensor, box_delta: torch.Tensor, image_shape: torch.Tensor
+    ) -> tuple:
         """``multiclass_nms`` of the decoded boxes: score threshold, class-wise NMS, ``max_per_img``."""
         head = self.roi_head.bbox_head[-1] if self.cascade else self.roi_head.bbox_head
         scores = cls_score.softmax(dim=-1)[:, :-1]
@@ -154,13 +171,13 @@ class TwoStageGraph(nn.Module):
         priors = rois[:, 1:]
         if not head.reg_class_agnostic:
             priors = priors.repeat_interleave(num_classes, dim=0)
-        boxes = _decode(head.bbox_coder, priors, deltas, self.image_shape).reshape(num_rois, -1, 4)
+        boxes = _decode(head.bbox_coder, priors, deltas, image_shape).reshape(num_rois, -1, 4)
         boxes = boxes.expand(num_rois, num_classes, 4).reshape(-1, 4)
         labels = torch.arange(num_classes, device=scores.device).expand(num_rois, num_classes).reshape(-1)
         scores = scores.reshape(-1)
         valid = torch.nonzero(scores > self.rcnn_cfg.score_thr, as_tuple=False).squeeze(1)
         boxes, scores, labels = boxes[valid], scores[valid], labels[valid]
-        keep = self.batched_nms(boxes, scores, labels, self.rcnn_iou)[: self.rcnn_cfg.max_per_img]
+        keep = batched_nms(boxes, scores, labels, self.rcnn_iou)[: self.rcnn_cfg.max_per_img]
         return boxes[keep], scores[keep], labels[keep]
 
     def masks(self, feats: tuple[torch.Tensor, ...], boxes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -177,6 +194,27 @@ class TwoStageGraph(nn.Module):
             return masks[:, 0]
         index = labels.reshape(-1, 1, 1, 1).expand(-1, 1, *masks.shape[-2:])
         return masks.gather(1, index)[:, 0]
+
+
+def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, iou: float) -> torch.Tensor:
+    """Indices kept by NMS within each group, by decreasing score: mmcv ``batched_nms``'s offset trick.
+
+    Each group's boxes are shifted by ``group * (largest coordinate + 1)``, as
+    mmcv does, so that boxes of different groups never overlap; unlike
+    torchvision's ``batched_nms`` nothing here asks how many boxes there are,
+    which tracing would freeze. No boxes: nothing kept.
+    """
+    largest = torch.cat([boxes.reshape(-1), boxes.new_zeros(1)]).max()
+    offsets = groups.to(boxes.dtype).unsqueeze(1) * (largest + 1)
+    return nms(boxes + offsets, scores, iou)
+
+
+def _at_most(count: int, size: int | torch.Tensor) -> int | torch.Tensor:
+    """``min(count, size)``; in a trace ``size`` is a tensor and so is the result, so that the exported
+    ``TopK`` follows the input's size instead of freezing the traced image's."""
+    if isinstance(size, torch.Tensor):
+        return torch.clamp(size, max=count)
+    return min(count, size)
 
 
 def extract_roi_features(extractor: nn.Module, feats: tuple[torch.Tensor, ...], rois: torch.Tensor) -> torch.Tensor:
@@ -220,15 +258,27 @@ def _class_deltas(head: nn.Module, deltas: torch.Tensor, labels: torch.Tensor) -
     return deltas.gather(1, index)
 
 
-def _decode(coder: nn.Module, priors: torch.Tensor, deltas: torch.Tensor, max_shape: tuple[int, int]) -> torch.Tensor:
-    """``DeltaXYWHBBoxCoder.decode`` through mmdet's ``delta2bbox`` (the coder switches to a batched form in export)."""
-    return delta2bbox(
+def _decode(coder: nn.Module, priors: torch.Tensor, deltas: torch.Tensor, image_shape: torch.Tensor) -> torch.Tensor:
+    """``DeltaXYWHBBoxCoder.decode(priors, deltas, max_shape=img_shape)`` through mmdet's ``delta2bbox``.
+
+    The coder itself switches to a batched form in export, and ``delta2bbox``
+    clips to a Python ``max_shape``; the clipping to the tensor ``image_shape``
+    is done here instead, with the same bounds (``0 <= x <= W``, ``0 <= y <= H``).
+    """
+    boxes = delta2bbox(
         priors,
         deltas,
         coder.means,
         coder.stds,
-        max_shape=max_shape,
-        clip_border=coder.clip_border,
+        max_shape=None,
         add_ctr_clamp=coder.add_ctr_clamp,
         ctr_clamp=coder.ctr_clamp,
     )
+    return clip_boxes(boxes, image_shape) if coder.clip_border else boxes
+
+
+def clip_boxes(boxes: torch.Tensor, image_shape: torch.Tensor) -> torch.Tensor:
+    """``boxes`` ``(..., 4)`` (x1, y1, x2, y2) clipped to ``[0, W] x [0, H]`` of ``image_shape`` ``(2,)`` (H, W)."""
+    height, width = image_shape.to(boxes.dtype).unbind()
+    upper = torch.stack([width, height, width, height])
+    return torch.minimum(boxes.clamp(min=0), upper)

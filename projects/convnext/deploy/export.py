@@ -21,8 +21,8 @@ from torch import nn
 
 from ..exceptions import ConfigError
 from ..models.layers import GRN, LayerNorm2d
-from .graphs import INPUT_NAME, OUTPUT_NAMES, ClassifierGraph, SegmentorGraph, replace_adaptive_pools
-from .runtime import normalization_metadata
+from .graphs import IMAGE_SHAPE_NAME, INPUT_NAME, OUTPUT_NAMES, ClassifierGraph, SegmentorGraph, replace_adaptive_pools
+from .runtime import normalization_metadata, round_up
 
 DEFAULT_OPSET = 17
 """ONNX opset of the export: ``RoiAlign`` with ``half_pixel`` (mmcv's ``aligned=True``) and ``LayerNormalization``."""
@@ -33,8 +33,13 @@ MIN_OPSET = 16
 STATISTIC_OPS = ('ReduceL2', 'ReduceSum', 'ReduceMean', 'ReduceSumSquare', 'Pow', 'Sqrt', 'LayerNormalization')
 """ONNX ops that compute GRN's and LayerNorm's statistics; in an fp16 graph they must read float32."""
 
-DYNAMIC_AXES = {'classification': {0: 'batch', 2: 'height', 3: 'width'}}
-"""Dynamic axes of the input of a ``--dynamic`` export (segmentors add the output's)."""
+DYNAMIC_AXES = {'classification': {0: 'batch', 2: 'height', 3: 'width'}, 'detection': {2: 'height', 3: 'width'}}
+"""Dynamic axes of the input of a ``--dynamic`` export (segmentors add the output's). A detector graph always
+has a dynamic height and width (one image): mmdet pads each image only to a multiple of ``pad_size_divisor``,
+and a fixed, larger padding changes the features near the image's border."""
+
+DETECTIONS_AXIS = {0: 'detections'}
+"""The data-dependent first axis of every detector output."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,8 @@ class ExportSpec:
     Args:
         task: ``'classification'``, ``'segmentation'`` or ``'detection'``.
         shape: ``(H, W)`` of the traced input.
-        dynamic: Batch, height and width left dynamic (classifiers and segmentors). Defaults to False.
+        dynamic: Batch, height and width left dynamic (classifiers and segmentors; a detector graph always
+            has a dynamic height and width, see :data:`DYNAMIC_AXES`). Defaults to False.
         fp16: Run the network in float16 (inputs and outputs stay float32). Defaults to False.
         opset: ONNX opset. Defaults to :data:`DEFAULT_OPSET`.
     """
@@ -54,6 +60,11 @@ class ExportSpec:
     dynamic: bool = False
     fp16: bool = False
     opset: int = DEFAULT_OPSET
+
+    @property
+    def dynamic_size(self) -> bool:
+        """Whether the graph takes any height and width (``--dynamic``, or any detector)."""
+        return self.dynamic or self.task == 'detection'
 
 
 def build_graph(model: nn.Module, spec: ExportSpec) -> nn.Module:
@@ -65,25 +76,20 @@ def build_graph(model: nn.Module, spec: ExportSpec) -> nn.Module:
         return SegmentorGraph(model, half=spec.fp16)
     from .detection import TwoStageGraph  # imports mmdet
 
-    return TwoStageGraph(model, spec.shape, half=spec.fp16)
+    return TwoStageGraph(model, half=spec.fp16)
 
 
 def check_spec(spec: ExportSpec, stride: int) -> None:
     """Refuses what cannot be exported, in one line.
 
     Raises:
-        ConfigError: A side not divisible by ``stride``, ``--dynamic`` for a detector, or an opset below 16.
+        ConfigError: A side not divisible by ``stride``, or an opset below 16.
     """
     height, width = spec.shape
     if height % stride or width % stride:
         raise ConfigError(
             f'--shape {height} {width}: height and width must be multiples of the model stride {stride} '
-            f'(e.g. {_round_up(height, stride)} {_round_up(width, stride)})'
-        )
-    if spec.dynamic and spec.task == 'detection':
-        raise ConfigError(
-            '--dynamic is for classifiers and segmentors; a detector graph has a fixed --shape '
-            '(the runner pads images to it)'
+            f'(e.g. {round_up(height, stride)} {round_up(width, stride)})'
         )
     if spec.opset < MIN_OPSET:
         raise ConfigError(
@@ -91,11 +97,13 @@ def check_spec(spec: ExportSpec, stride: int) -> None:
         )
 
 
-def _round_up(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple
-
-
-def export_onnx(model: nn.Module, spec: ExportSpec, out: str | Path, example: torch.Tensor | None = None) -> Path:
+def export_onnx(
+    model: nn.Module,
+    spec: ExportSpec,
+    out: str | Path,
+    example: torch.Tensor | None = None,
+    image_shape: tuple[int, int] | None = None,
+) -> Path:
     """Traces ``model``'s test path and writes the ONNX graph to ``out``.
 
     Args:
@@ -104,7 +112,9 @@ def export_onnx(model: nn.Module, spec: ExportSpec, out: str | Path, example: to
         out: The ``.onnx`` file to write (folders created).
         example: Input ``(1, 3, H, W)`` to trace with, normalised. Detectors
             should get a real image: a trace freezes the branches mmdet's box
-            coder takes when no box survives. Defaults to a random tensor.
+            coder takes when no box survives. Defaults to a random tensor of ``spec.shape``.
+        image_shape: Detectors: ``(h, w)`` of the image inside the padded
+            ``example`` (mmdet's ``img_shape``). Defaults to the example's size.
 
     Returns:
         The written path.
@@ -118,18 +128,22 @@ def export_onnx(model: nn.Module, spec: ExportSpec, out: str | Path, example: to
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     names = OUTPUT_NAMES[spec.task]
+    inputs, input_names = (example,), [INPUT_NAME]
+    if spec.task == 'detection':
+        shape = tuple(example.shape[-2:]) if image_shape is None else image_shape
+        inputs, input_names = (example, torch.tensor(shape, dtype=torch.int64)), [INPUT_NAME, IMAGE_SHAPE_NAME]
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter('ignore')  # the TorchScript exporter's deprecation and tracer warnings
         try:
             torch.onnx.export(
                 graph,
-                (example,),
+                inputs,
                 str(out),
                 dynamo=False,
                 opset_version=spec.opset,
-                input_names=[INPUT_NAME],
+                input_names=input_names,
                 output_names=list(names),
-                dynamic_axes=_dynamic_axes(spec) if spec.dynamic else None,
+                dynamic_axes=_dynamic_axes(spec) if spec.dynamic_size else None,
             )
         except RuntimeError as error:
             if spec.fp16 and 'Half' in str(error):
@@ -148,6 +162,8 @@ def _first_line(error: BaseException) -> str:
 
 def _dynamic_axes(spec: ExportSpec) -> dict[str, dict[int, str]]:
     """Dynamic axes of the input and outputs (batch, and height and width for dense outputs)."""
+    if spec.task == 'detection':
+        return {INPUT_NAME: DYNAMIC_AXES['detection'], **dict.fromkeys(OUTPUT_NAMES['detection'], DETECTIONS_AXIS)}
     axes = {INPUT_NAME: DYNAMIC_AXES['classification']}
     if spec.task == 'classification':
         axes['logits'] = {0: 'batch'}
@@ -164,7 +180,7 @@ def _add_metadata(path: Path, model: nn.Module, spec: ExportSpec) -> None:
         'task': spec.task,
         'classes': json.dumps(classes),
         'shape': json.dumps(list(spec.shape)),
-        'dynamic': json.dumps(spec.dynamic),
+        'dynamic': json.dumps(spec.dynamic_size),
         'fp16': json.dumps(spec.fp16),
         **normalization_metadata(model),
     }

@@ -8,7 +8,8 @@ does that), and returns float32 tensors:
 - segmentor: ``seg_logits`` ``(N, num_classes, H, W)``, the decode head's
   output resized to the input as mmseg's ``BaseDecodeHead.predict_by_feat``
   does (sliding-window inference stays in the runner);
-- detector: see :class:`convnext.deploy.detection.TwoStageGraph`.
+- detector: also takes ``image_shape`` (the resized image inside the padded
+  input); see :class:`convnext.deploy.detection.TwoStageGraph`.
 
 Adaptive average pooling to sizes that do not divide the input (UperNet's
 pyramid pooling: scales 1, 2, 3, 6 of a 16x16 map) has no ONNX operator;
@@ -35,6 +36,10 @@ OUTPUT_NAMES = {
 
 INPUT_NAME = 'inputs'
 """Name of the graph input."""
+
+IMAGE_SHAPE_NAME = 'image_shape'
+"""Name of a detector graph's second input: ``(2,)`` int64 height and width of the resized image inside the
+padded ``inputs`` (mmdet's ``img_shape``), to which boxes are clipped."""
 
 
 class _NetworkGraph(nn.Module):

@@ -3,15 +3,17 @@
 :class:`OnnxModel` reads an image through the config's own test pipeline
 (the host's transforms, minus annotation loading), normalises it with the
 data preprocessor's mean, std and channel order that the export stored in the
-graph's metadata, pads it as mmdet and mmseg do (zeros after normalisation),
-runs onnxruntime and maps the outputs back to the original image:
+graph's metadata, pads it as mmdet and mmseg do (zeros after normalisation, at
+the bottom and right: a detector's image to a multiple of the data
+preprocessor's ``pad_size_divisor``, as mmdet pads a batch of one), runs
+onnxruntime and maps the outputs back to the original image:
 
 - classification: ``scores`` (softmax) and the ``topk`` labels;
 - segmentation: ``seg_logits`` at the original size and the class map
   ``sem_seg``; a config with ``test_cfg.mode='slide'`` is run window by window
   as mmseg's ``EncoderDecoder.slide_inference`` does;
-- detection: ``bboxes`` in original pixels, ``scores``, ``labels`` and binary
-  ``masks`` pasted with mmdet's own ``_do_paste_mask``.
+- detection: ``bboxes`` in original pixels (clipped to the image), ``scores``,
+  ``labels`` and binary ``masks`` pasted with mmdet's own ``_do_paste_mask``.
 """
 
 import json
@@ -29,7 +31,7 @@ from mmengine.registry import DefaultScope
 from torch import nn
 
 from ..exceptions import ConfigError
-from .graphs import INPUT_NAME
+from .graphs import IMAGE_SHAPE_NAME, INPUT_NAME
 
 NORMALIZATION_KEYS = ('mean', 'std', 'to_rgb')
 """Metadata entries of the data preprocessor's normalisation."""
@@ -42,6 +44,9 @@ TOP_K = 5
 
 NOT_IMPLEMENTED = 'NOT_IMPLEMENTED'
 """onnxruntime's status for a node without a kernel of the input's type."""
+
+DEFAULT_PAD_DIVISOR = 1
+"""``pad_size_divisor`` of a data preprocessor that names none (mmdet's ``DetDataPreprocessor`` default)."""
 
 
 def normalization_metadata(model: nn.Module) -> dict[str, str]:
@@ -123,6 +128,26 @@ def pad_to(pixels: np.ndarray, shape: tuple[int, int], what: str) -> np.ndarray:
     return np.pad(pixels, ((0, 0), (0, shape[0] - height), (0, shape[1] - width)))
 
 
+def pad_to_multiple(pixels: np.ndarray, divisor: int) -> np.ndarray:
+    """``pixels`` ``(3, h, w)`` padded at the bottom and right with zeros to multiples of ``divisor``.
+
+    mmdet's ``DetDataPreprocessor`` pads a batch of one image this way (``pad_size_divisor``).
+    """
+    height, width = pixels.shape[-2:]
+    return pad_to(pixels, (round_up(height, divisor), round_up(width, divisor)), 'the padding')
+
+
+def pad_size_divisor(cfg: Config) -> int:
+    """The ``model.data_preprocessor.pad_size_divisor`` of a config (:data:`DEFAULT_PAD_DIVISOR` when unset)."""
+    preprocessor = cfg.model.get('data_preprocessor') or {}
+    return int(preprocessor.get('pad_size_divisor', DEFAULT_PAD_DIVISOR))
+
+
+def round_up(value: int, multiple: int) -> int:
+    """The smallest multiple of ``multiple`` that is at least ``value``."""
+    return -(-value // multiple) * multiple
+
+
 class OnnxModel:
     """An exported graph with the config's test-time preprocessing and postprocessing.
 
@@ -147,11 +172,35 @@ class OnnxModel:
         self.dynamic = json.loads(meta.get('dynamic', 'false'))
         self.cfg = cfg
         self.preprocess = ImagePreprocessor(cfg, meta)
+        self.pad_divisor = pad_size_divisor(cfg)
+        if self.task == 'detection':
+            self._check_detector_inputs()
 
-    def run(self, inputs: np.ndarray) -> list[np.ndarray]:
-        """The graph's outputs for ``inputs`` ``(N, 3, H, W)`` float32 (normalised)."""
+    def _check_detector_inputs(self) -> None:
+        """Refuses a detector graph without the ``image_shape`` input (boxes would be clipped to the padding).
+
+        Raises:
+            ConfigError: The graph's inputs are not ``inputs`` and ``image_shape``.
+        """
+        names = [graph_input.name for graph_input in self.session.get_inputs()]
+        if names != [INPUT_NAME, IMAGE_SHAPE_NAME]:
+            raise ConfigError(
+                f'{self.onnx_file} is a detector graph with inputs {names}, not {[INPUT_NAME, IMAGE_SHAPE_NAME]}: '
+                'export it again with tools/deployment/export_onnx.py'
+            )
+
+    def run(self, inputs: np.ndarray, image_shape: np.ndarray | None = None) -> list[np.ndarray]:
+        """The graph's outputs for ``inputs`` ``(N, 3, H, W)`` float32 (normalised).
+
+        Args:
+            inputs: The normalised, padded images.
+            image_shape: Detectors: ``(2,)`` int64 height and width of the image inside the padding.
+        """
+        feed = {INPUT_NAME: inputs}
+        if image_shape is not None:
+            feed[IMAGE_SHAPE_NAME] = np.asarray(image_shape, np.int64)
         try:
-            return self.session.run(None, {INPUT_NAME: inputs})
+            return self.session.run(None, feed)
         except Exception as error:  # onnxruntime raises its own pybind types
             raise _runtime_error(self.onnx_file, error) from error
 
@@ -207,10 +256,13 @@ class OnnxModel:
     def _detect(self, pixels: np.ndarray, meta: dict) -> dict[str, Any]:
         from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
 
-        boxes, scores, labels, masks = self.run(self._fit(pixels)[None])
+        padded = pad_to_multiple(pixels, self.pad_divisor)
+        boxes, scores, labels, masks = self.run(padded[None], np.asarray(meta['img_shape'][:2], np.int64))
         scale = np.tile(np.asarray(meta['scale_factor'], np.float32), 2)
-        boxes = boxes / scale
         height, width = meta['ori_shape'][:2]
+        # mmdet clips to the resized image before rescaling; dividing by the scale factor may pass the
+        # original border by a rounding error, which the clip to the original image removes.
+        boxes = np.clip(boxes / scale, 0, np.asarray([width, height, width, height], np.float32))
         rcnn_cfg = (self.cfg.model.get('test_cfg') or {}).get('rcnn') or {}
         threshold = rcnn_cfg.get('mask_thr_binary', MASK_THRESHOLD)
         pasted = np.zeros((len(boxes), height, width), dtype=bool)
