@@ -1,7 +1,7 @@
 """mmengine's ``CheckpointHook`` that removes old checkpoints only once the new one is on disk.
 
 mmengine's ``CheckpointHook`` (``_save_checkpoint_with_step`` and
-``_save_best_checkpoint``, mmengine 0.10) removes the oldest checkpoint of
+``_save_best_checkpoint``, mmengine 0.10.7) removes the oldest checkpoint of
 ``max_keep_ckpts`` and the previous best checkpoint *before* it writes the new
 one: with ``max_keep_ckpts=1`` a kill during the write leaves no checkpoint at
 all. :class:`SafeCheckpointHook` runs mmengine's own methods unchanged but
