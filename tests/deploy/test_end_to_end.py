@@ -47,10 +47,11 @@ def test_trained_detector_goes_through_infer_and_export(
     assert export.main([config, checkpoint, '--out', str(onnx_file), '--image', predictions[0]['image']]) == 0
     printed = capsys.readouterr().out
     assert 'soft_nms has no ONNX operator; exported as hard NMS' in printed
-    # The check matches detections with mmdet's on the image and on it beside its mirror image (non-square).
-    checks = re.findall(r'onnxruntime check on (.+): (\d+) detections matched', printed)
+    # The check matches detections with mmdet's on the image and on it beside its mirror image (non-square; at
+    # the demo's 64-pixel test scale its objects may shrink below the confident scores).
+    checks = re.findall(r'onnxruntime check on (.+?): (.+) \(mmdet inference, hard NMS\)', printed)
     assert [name.endswith(f'beside its mirror image ({2 * size}x{size})') for name, _ in checks] == [False, True]
-    assert all(int(count) > 0 for _, count in checks), printed
+    assert re.match(r'[1-9]\d* detections matched', checks[0][1]), printed
 
     # Soft-NMS (infer.py, the config's) never lowers the best score, so the top detection must agree.
     runner = OnnxModel(onnx_file, Config.fromfile(config), threads=1)
