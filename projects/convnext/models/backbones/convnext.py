@@ -26,7 +26,6 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
-from ...exceptions import ConfigError
 from ...registry import MODELS
 from ..layers import GRN, LN_EPS, DropPath, LayerNorm, LayerNorm2d
 from . import fast_paths
@@ -80,8 +79,11 @@ OUT_TYPES = ('featmap', 'avg')
 """``out_type`` values: maps through ``norm{i}``, or vectors with ``norm{i}`` after global average pooling."""
 
 
-class BackboneArgumentError(ConfigError, ValueError, AssertionError):
+class BackboneArgumentError(ValueError, AssertionError):
     """An argument of :class:`ConvNeXt` that cannot be honoured, named with its value and what is supported.
+
+    Not a ``ConfigError``: the tools prefix it with the config key that failed
+    to build (e.g. ``model.backbone.arch:``), as for any other build error.
 
     Also an ``AssertionError``: ``mmpretrain.ConvNeXt`` checks ``arch`` and
     ``out_indices`` with assertions, so code written against it catches ours too.
