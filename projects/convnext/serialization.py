@@ -11,12 +11,16 @@ methods and refuses everything else. Foreign pretrained weights still load
 with the default allowlist only.
 """
 
+import os
 import pickle
+import urllib.parse
 from typing import Any
 
 import numpy as np
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
+
+from .exceptions import CheckpointDownloadError
 
 DEFAULT_STATISTICS = ('min', 'max', 'current', 'mean')
 """HistoryBuffer's built-in statistics methods (registered when a buffer is first built)."""
@@ -56,3 +60,33 @@ def mmengine_checkpoint_globals() -> list:
 def allow_mmengine_checkpoints() -> None:
     """Adds :func:`mmengine_checkpoint_globals` to torch's ``weights_only`` allowlist."""
     torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
+
+
+def download_checkpoint(url: str, local_file_hint: str) -> str:
+    """The local copy of ``url`` in torch hub's ``checkpoints`` folder, downloaded unless it is there already.
+
+    Only the file is fetched: reading it is the caller's, with ``weights_only``
+    loading (``torch.hub.load_state_dict_from_url`` and mmengine's
+    ``load_from_http`` would unpickle it without that protection).
+
+    Args:
+        url: An ``http(s)://`` checkpoint address.
+        local_file_hint: How to pass a local file instead, appended to the error
+            (e.g. ``'pass the local file'``).
+
+    Raises:
+        CheckpointDownloadError: The download failed; names the URL and the hint.
+    """
+    folder = os.path.join(torch.hub.get_dir(), 'checkpoints')
+    path = os.path.join(folder, os.path.basename(urllib.parse.urlparse(url).path))
+    if os.path.isfile(path):
+        return path
+    os.makedirs(folder, exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(url, path, progress=False)
+    except Exception as error:
+        raise CheckpointDownloadError(
+            f'Could not download the checkpoint {url} ({type(error).__name__}: {error}); '
+            f'download it elsewhere and {local_file_hint}'
+        ) from error
+    return path

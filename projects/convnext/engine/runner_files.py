@@ -5,20 +5,18 @@ import errno
 import os
 import os.path as osp
 import re
-import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
 from ..exceptions import (
-    CheckpointDownloadError,
     CheckpointNotFoundError,
     CheckpointReadError,
     ConfigError,
     as_read_error,
 )
-from ..serialization import allow_mmengine_checkpoints
+from ..serialization import allow_mmengine_checkpoints, download_checkpoint
 
 LAST_CHECKPOINT = 'last_checkpoint'
 """File in the work dir naming the checkpoint ``--resume`` continues from (mmengine's name)."""
@@ -179,7 +177,7 @@ def read_checkpoint(path: str) -> dict:
         CheckpointReadError: The file is truncated or corrupt (names the file).
     """
     if str(path).startswith(URL_SCHEMES):
-        path = download_checkpoint(path)
+        path = download_checkpoint(path, 'pass the local file')
     if not osp.isfile(path):
         raise CheckpointNotFoundError(f'checkpoint not found: {path}')
     allow_mmengine_checkpoints()
@@ -193,27 +191,6 @@ def read_checkpoint(path: str) -> dict:
         if read_error is None:
             raise
         raise read_error from error
-
-
-def download_checkpoint(url: str) -> str:
-    """The local copy of ``url`` in torch hub's ``checkpoints`` folder, downloaded unless it is there already.
-
-    Raises:
-        CheckpointDownloadError: The download failed; names the URL and how to pass a local file instead.
-    """
-    folder = osp.join(torch.hub.get_dir(), 'checkpoints')
-    path = osp.join(folder, osp.basename(urllib.parse.urlparse(url).path))
-    if osp.isfile(path):
-        return path
-    os.makedirs(folder, exist_ok=True)
-    try:
-        torch.hub.download_url_to_file(url, path, progress=False)
-    except Exception as error:
-        raise CheckpointDownloadError(
-            f'could not download the checkpoint {url} ({type(error).__name__}: {error}); '
-            f'download it elsewhere and pass the local file'
-        ) from error
-    return path
 
 
 def resume_candidates(work_dir: str) -> list[str]:

@@ -33,15 +33,14 @@ import math
 import os
 import pickle
 import re
-import urllib.parse
 from collections.abc import Callable, Mapping
 
 import torch
 from mmengine.logging import print_log
 from torch import nn
 
-from ..exceptions import CheckpointDownloadError, CheckpointNotFoundError, as_read_error
-from ..serialization import mmengine_checkpoint_globals
+from ..exceptions import CheckpointNotFoundError, as_read_error
+from ..serialization import download_checkpoint, mmengine_checkpoint_globals
 
 FORMATS = ('official', 'fcmae_sparse', 'fcmae_dense', 'timm', 'mmpretrain', 'convnext')
 """Names of the checkpoint formats :func:`detect_format` tells apart."""
@@ -113,25 +112,8 @@ def read_checkpoint(checkpoint: str) -> object:
 
 
 def _read_url(url: str) -> object:
-    """Downloads ``url`` into torch hub's ``checkpoints`` folder (once) and reads it like a local file.
-
-    Reading goes through :func:`_torch_load` (``weights_only=True``): mmengine's
-    ``load_from_http`` and torch's ``load_state_dict_from_url`` would unpickle
-    the download with ``weights_only=False``.
-    """
-    folder = os.path.join(torch.hub.get_dir(), 'checkpoints')
-    path = os.path.join(folder, os.path.basename(urllib.parse.urlparse(url).path))
-    if not os.path.isfile(path):
-        os.makedirs(folder, exist_ok=True)
-        try:
-            torch.hub.download_url_to_file(url, path, progress=False)
-        except Exception as error:
-            raise CheckpointDownloadError(
-                f'Could not download the checkpoint {url} ({type(error).__name__}: {error}). '
-                f'Download it elsewhere and pass the local file with '
-                f'--cfg-options {CFG_OPTION}=PATH'
-            ) from error
-    return _torch_load(path)
+    """Downloads ``url`` into torch hub's ``checkpoints`` folder (once) and reads it like a local file."""
+    return _torch_load(download_checkpoint(url, f'pass the local file with --cfg-options {CFG_OPTION}=PATH'))
 
 
 def _torch_load(path: str) -> object:
