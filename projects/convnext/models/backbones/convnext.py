@@ -27,6 +27,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
 from ...registry import MODELS
+from ..layer_ids import DECAY_TYPES, LAYER_WISE_STAGES, convnext_layer_id, default_num_layers
 from ..layers import GRN, LN_EPS, DropPath, LayerNorm, LayerNorm2d
 from . import fast_paths
 
@@ -45,18 +46,6 @@ DW_KERNEL = 7
 MLP_RATIO = 4
 """Hidden width of the inverted bottleneck, as a multiple of the block width."""
 
-BLOCKS_PER_LAYER_ID = 3
-"""``layer_wise`` decay gives every 3 blocks of the deep stage one layer id."""
-
-DECAY_TYPES = ('layer_wise', 'stage_wise', 'single', 'group')
-"""Layer-decay id rules answered by :meth:`ConvNeXt.get_layer_depth`."""
-
-GROUP_NUM_LAYERS = 12
-"""The ConvNeXt V2 ``group`` rule always uses 12 layer ids (official)."""
-
-TOKEN_NAMES = ('cls_token', 'mask_token', 'pos_embed')
-"""Backbone-level token parameters that get layer id 0 (official rule)."""
-
 NORM_TYPES = ('LN2d', 'mmpretrain.LN2d')
 """``norm_cfg`` types honoured: mmpretrain's channel LayerNorm, the only norm its ConvNeXt can run."""
 
@@ -74,6 +63,9 @@ DEFAULT_ACT_CFG = {'type': 'GELU'}
 
 GELU_TYPES = ('GELU', nn.GELU)
 """``act_cfg`` types built as ``nn.GELU`` directly (no registry, so mmcv need not be imported)."""
+
+FOUR_STAGE_DECAY_TYPES = ('layer_wise', 'group')
+"""Rules whose ids are defined for the four stages of the official archs only."""
 
 OUT_TYPES = ('featmap', 'avg')
 """``out_type`` values: maps through ``norm{i}``, or vectors with ``norm{i}`` after global average pooling."""
@@ -626,19 +618,14 @@ class ConvNeXt(BaseModule):
             nn.init.zeros_(module.bias)
 
     def default_num_layers(self, decay_type: str = 'layer_wise') -> int:
-        """The official ``num_layers`` of a decay rule for this arch.
+        """The official ``num_layers`` of a decay rule for this arch (:func:`..layer_ids.default_num_layers`).
 
         6 when the third stage has at most 9 blocks, otherwise 12, for
         ``layer_wise`` and ``stage_wise``; ``sum(depths)`` for ``single``; 12
         for ``group``.
         """
         self._check_decay_type(decay_type)
-        if decay_type == 'single':
-            return sum(self.depths)
-        if decay_type == 'group':
-            return GROUP_NUM_LAYERS
-        deep_stage_blocks = self.depths[-2] if self.num_stages > 1 else self.depths[0]
-        return 6 if deep_stage_blocks <= 9 else 12
+        return default_num_layers(tuple(self.depths), decay_type)
 
     def get_layer_depth(
         self,
@@ -652,10 +639,10 @@ class ConvNeXt(BaseModule):
         Follows mmpretrain's protocol: returns ``(layer_id, num_layers + 2)``;
         the learning-rate scale is then ``decay_rate ** (num_layers + 1 -
         layer_id)``, and parameters outside the backbone get ``num_layers + 1``
-        (scale 1). The id rules are the official ones (see the layer-decay
-        constructor). Ids are not clipped: an explicit ``num_layers`` that is
-        too small gives ids above ``num_layers + 1``, which the constructor
-        reports.
+        (scale 1). The id rules are the official ones
+        (:func:`..layer_ids.convnext_layer_id`). Ids are not clipped: an
+        explicit ``num_layers`` that is too small gives ids above
+        ``num_layers + 1``, which the constructor reports.
 
         Args:
             param_name: Full parameter name, e.g. ``backbone.stages.2.4.pwconv1.weight``.
@@ -665,40 +652,20 @@ class ConvNeXt(BaseModule):
                 Defaults to 'layer_wise'.
             num_layers: Number of layer ids; ``default_num_layers(decay_type)``
                 when None. Defaults to None.
+
+        Raises:
+            ValueError: An unknown ``decay_type``, or ``layer_wise``/``group``
+                for an arch without four stages.
         """
         self._check_decay_type(decay_type)
+        if decay_type in FOUR_STAGE_DECAY_TYPES and self.num_stages != LAYER_WISE_STAGES:
+            raise ValueError(f'{decay_type} decay needs {LAYER_WISE_STAGES} stages, this arch has {self.num_stages}')
         if num_layers is None:
             num_layers = self.default_num_layers(decay_type)
-        rest = num_layers + 1
         if not param_name.startswith(prefix):
-            return rest, num_layers + 2
-        parts = param_name[len(prefix) :].split('.')
-        if parts[0] in TOKEN_NAMES:
-            return 0, num_layers + 2
-        if parts[0] not in ('downsample_layers', 'stages') or len(parts) < 2:
-            return rest, num_layers + 2
-        stage = int(parts[1])
-        block = int(parts[2]) if parts[0] == 'stages' else None
-        if decay_type == 'stage_wise':
-            layer_id = 0 if block is None else stage + 1
-        elif decay_type == 'single':
-            first = sum(self.depths[:stage]) + 1
-            layer_id = first if block is None else first + block
-        else:
-            layer_id = self._layer_wise_id(stage, block, num_layers)
+            return num_layers + 1, num_layers + 2
+        layer_id = convnext_layer_id(param_name[len(prefix) :], decay_type, num_layers, tuple(self.depths))
         return layer_id, num_layers + 2
-
-    def _layer_wise_id(self, stage: int, block: int | None, num_layers: int) -> int:
-        """Official ``layer_wise`` id of a stage (``block`` None: its downsampling layer)."""
-        if self.num_stages != 4:
-            raise ValueError(f'layer_wise decay needs 4 stages, this arch has {self.num_stages}')
-        if stage == 0:
-            return 0 if block is None else 1
-        if stage == 1:
-            return 2
-        if stage == 2:
-            return 3 if block is None else 3 + block // BLOCKS_PER_LAYER_ID
-        return num_layers
 
     @staticmethod
     def _check_decay_type(decay_type: str) -> None:
