@@ -1,6 +1,8 @@
 """Fixtures of the tools' tests: a tiny classification config over a generated image folder."""
 
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -53,3 +55,15 @@ def tiny_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = root / 'tiny_cls.py'
     config.write_text(TINY_CLS_CONFIG.format(num_classes=NUM_CLASSES, data_root=root / 'data'))
     return config
+
+
+@pytest.fixture(scope='module')
+def train(load_tool: Callable[[str], ModuleType]) -> ModuleType:
+    """``tools/train.py`` imported as a module (its ``main(argv)`` runs in this process)."""
+    return load_tool('tools/train.py')
+
+
+@pytest.fixture(scope='module')
+def test_tool(load_tool: Callable[[str], ModuleType]) -> ModuleType:
+    """``tools/test.py`` imported as a module."""
+    return load_tool('tools/test.py')

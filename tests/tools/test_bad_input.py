@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -54,16 +53,6 @@ def error_line(stderr: str) -> str:
     assert lines, 'nothing on stderr'
     assert 'Traceback' not in stderr, stderr[-3000:]
     return lines[-1]
-
-
-@pytest.fixture(scope='module')
-def train(load_tool: Callable[[str], ModuleType]) -> ModuleType:
-    return load_tool('tools/train.py')
-
-
-@pytest.fixture(scope='module')
-def test_tool(load_tool: Callable[[str], ModuleType]) -> ModuleType:
-    return load_tool('tools/test.py')
 
 
 @pytest.fixture(scope='module')

@@ -6,7 +6,7 @@ often each host draws.
 """
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -24,11 +24,6 @@ HOST_CONFIGS = {
 }
 MMPRETRAIN_INTERVAL = 5000
 """mmpretrain's VisualizationHook draws one image in this many by default."""
-
-
-@pytest.fixture(scope='module')
-def test_tool(load_tool: Callable[[str], ModuleType]) -> ModuleType:
-    return load_tool('tools/test.py')
 
 
 @pytest.fixture

@@ -124,11 +124,6 @@ def run_main(tool: ModuleType, argv: list[str]) -> tuple[int, str]:
 
 
 @pytest.fixture(scope='module')
-def test_tool(load_tool: Callable[[str], ModuleType]) -> ModuleType:
-    return load_tool('tools/test.py')
-
-
-@pytest.fixture(scope='module')
 def checkpoints(tiny_config: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The tiny config's own weights, another architecture's (wider stage 2), a dict without weights and a list."""
     root = tmp_path_factory.mktemp('fit')
@@ -247,7 +242,7 @@ def test_test_reads_a_url_through_the_torch_hub_cache(
     unreachable = 'http://127.0.0.1:9/convnext/other.pth'  # port 9 (discard) refuses at once
     code, stderr = run_main(test_tool, [str(tiny_config), unreachable, '--work-dir', str(tmp_path / 'work')])
     assert code == BAD_INPUT_EXIT
-    assert stderr.strip().splitlines()[-1].startswith(f'error: could not download the checkpoint {unreachable} (')
+    assert stderr.strip().splitlines()[-1].startswith(f'error: Could not download the checkpoint {unreachable} (')
 
 
 @pytest.mark.parametrize('reader', ['runner', 'pretrained'])
