@@ -51,7 +51,7 @@ _base_ = [
 classes = {classes}
 model = dict(
     backbone=dict(_delete_=True, type='convnext.ConvNeXt', arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 32, 64]),
-                  out_indices=(0, 1, 2, 3)),
+                  out_indices=(0, 1, 2, 3), out_type='featmap'),
     neck=dict(in_channels=[8, 16, 32, 64], out_channels=16),
     rpn_head=dict(in_channels=16, feat_channels=16),
     roi_head=dict(
@@ -124,16 +124,6 @@ def save_checkpoint(config: Path, path: Path) -> Path:
         model = MODELS.build(cfg.model)
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
     return path
-
-
-@pytest.fixture(scope='module')
-def train(load_tool: Callable[[str], ModuleType]) -> ModuleType:
-    return load_tool('tools/train.py')
-
-
-@pytest.fixture(scope='module')
-def test_tool(load_tool: Callable[[str], ModuleType]) -> ModuleType:
-    return load_tool('tools/test.py')
 
 
 @pytest.fixture(scope='module')
