@@ -9,12 +9,16 @@ give the same outputs in eval mode.
 
 import copy
 import importlib
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'models' / 'backbones'))
+from mmpretrain_reference import randomise_scales_and_norms  # noqa: E402
 
 HOST_CONFIG_FOLDERS = {'mmpretrain': ('convnext', 'convnext_v2'), 'mmdet': ('convnext',), 'mmseg': ('convnext',)}
 """The ConvNeXt config folders each host package installs under ``.mim/configs``."""
@@ -76,13 +80,7 @@ def randomised_mmpretrain(kwargs: dict) -> torch.nn.Module:
 
     # PyTorch's default init (random enough to compare, and without mmengine's per-parameter init log); a copy:
     # mmpretrain writes the resolved out_indices into the caller's list.
-    model = MMPretrainConvNeXt(**copy.deepcopy(kwargs))
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if name.endswith(('gamma', 'beta')) or 'norm' in name:
-                param.normal_(0.5, 0.3)
-    model.eval()  # mmpretrain's train() returns None
-    return model
+    return randomise_scales_and_norms(MMPretrainConvNeXt(**copy.deepcopy(kwargs)))
 
 
 def build_ours(package: str, kwargs: dict, checkpoint: Path) -> torch.nn.Module:

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from mmpretrain_reference import randomise_scales_and_norms
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -315,12 +316,7 @@ def randomised_mmpretrain(**kwargs: object) -> nn.Module:
 
     model = MMPretrainConvNeXt(arch=SMALL_ARCH, **kwargs)
     model.init_weights()
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if name.endswith(('gamma', 'beta')) or 'norm' in name:
-                param.normal_(0.5, 0.3)
-    model.eval()  # mmpretrain's train() returns None
-    return model
+    return randomise_scales_and_norms(model)
 
 
 def assert_outputs_match_mmpretrain(kwargs: dict, tmp_path: Path, input_size: int = 32) -> ConvNeXt:
