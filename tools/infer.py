@@ -25,8 +25,10 @@ Example:
 """
 
 import argparse
+import contextlib
 import glob
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -45,6 +47,10 @@ TOP_K = 5
 
 UINT8_CLASSES = 256
 """Class maps with more classes than this are written as 16-bit PNGs."""
+
+MMDET_COLLATE_FALLBACK = 'Failed to search registry with scope "mmdet" in the "function" registry tree'
+"""mmengine's warning while ``DetInferencer`` is built: mmdet 3.3 defines no ``function`` registry, so mmengine's
+``pseudo_collate`` (the right one) is used; nothing is wrong, so it is not shown."""
 
 SOME_FAILED_EXIT = 1
 """Exit code when some inputs failed and the others were predicted (``predictions.json`` lists both)."""
@@ -143,6 +149,22 @@ def failure_reason(path: str, error: Exception) -> str:
     return f'the model or its drawing failed on this {width}x{height} image: {type(error).__name__}: {message}'
 
 
+@contextlib.contextmanager
+def hidden_log_messages(prefix: str) -> Iterator[None]:
+    """Drops the current mmengine logger's records starting with ``prefix`` inside the block (others pass)."""
+    from mmengine.logging import MMLogger
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(prefix)
+
+    logger = MMLogger.get_current_instance()
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
+
+
 def build_inferencer(cfg, checkpoint: str, device: str | None) -> Any:
     """The host's inferencer for ``cfg`` with ``checkpoint`` loaded (and checked to fit the model)."""
     from convnext.deploy import check_checkpoint_fits, task_of
@@ -155,7 +177,8 @@ def build_inferencer(cfg, checkpoint: str, device: str | None) -> Any:
     if task == 'detection':
         from mmdet.apis import DetInferencer
 
-        inferencer = DetInferencer(model=cfg, weights=checkpoint, device=device, show_progress=False)
+        with hidden_log_messages(MMDET_COLLATE_FALLBACK):
+            inferencer = DetInferencer(model=cfg, weights=checkpoint, device=device, show_progress=False)
     elif task == 'segmentation':
         from mmseg.apis import MMSegInferencer
 
