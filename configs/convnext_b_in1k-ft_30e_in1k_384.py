@@ -1,6 +1,6 @@
 # ConvNeXt-B (V1), ImageNet-1K trained at 224, fine-tuned on ImageNet-1K at 384x384.
 # Backbone: convnext.ConvNeXt arch='base', drop path 0.8, initialised from the official
-# IN-1K checkpoint without EMA (appendix A.2: "without using the EMA weights"; the EMA file until this fix), its
+# IN-1K checkpoint without EMA (appendix A.2: "without using the EMA weights"), its
 # 1000-class head loaded too (ConvNeXt main.py drops the head only when its shape differs).
 # Schedule: 30 epochs, no warm-up, cosine, AdamW lr 5e-5, wd 1e-8, layer decay 0.7 (12 groups),
 # RandAugment (9, 0.5), no Mixup/CutMix, random erasing 0.25, label smoothing 0.1, no EMA;

@@ -1,7 +1,7 @@
 # ConvNeXt-L (V1), ImageNet-1K trained at 224, fine-tuned on ImageNet-1K at 384x384.
 # Backbone: convnext.ConvNeXt arch='large', drop path 0.95, initialised from the official
 # IN-1K EMA checkpoint (appendix A.2: L is the exception fine-tuned from its EMA weights), its 1000-class head
-# loaded too (ConvNeXt main.py drops the head only when its shape differs; re-initialised until this fix).
+# loaded too (ConvNeXt main.py drops the head only when its shape differs).
 # Schedule: 30 epochs, no warm-up, cosine, AdamW lr 5e-5, wd 1e-8, layer decay 0.7 (12 groups),
 # RandAugment (9, 0.5), no Mixup/CutMix, random erasing 0.25, label smoothing 0.1, no EMA;
 # test: resize to 384x384, no crop.

@@ -4,8 +4,8 @@
 # checkpoint; new head with init scale 0.001.
 # Schedule: 90 epochs, 5 linear warm-up + cosine, AdamW base lr 2.5e-4 (lr 4e-3 = 2.5e-4 x 4096 / 256), wd 0.05, layer decay 0.8 (12 groups),
 # RandAugment (9, 0.5), Mixup 0.8 / CutMix 1.0, random erasing 0.25, label smoothing 0.1, no EMA.
-# The V2 tables give base lrs (lr = base lr x batch / 256, ConvNeXt-V2 main_finetune.py); the lr was 2.5e-4 until
-# this was fixed: 16x too low.
+# The V2 tables give base lrs (lr = base lr x batch / 256, ConvNeXt-V2 main_finetune.py): the table's value is
+# not the optimizer's lr.
 # Batch: 4096 (32 GPUs x 128). Source: ConvNeXt V2 paper, appendix Table 12.
 
 _base_ = ['_base_/models/convnextv2_ft.py', '_base_/datasets/imagenet21k.py', '_base_/schedules/imagenet21k_ft_90e.py']

@@ -1,6 +1,6 @@
 # ImageNet-1K fine-tuning from FCMAE, backbone ConvNeXt V2-Femto, 600 epochs (0 warm-up), batch 1024 (32 x 32 GPUs).
 # Layer decay 'single' 0.9, drop path 0.0, label smoothing 0.2, mixup 0.3 / cutmix 0.3, weight decay 0.05, EMA 0.9999.
-# Minimum lr 1e-6 x each group's layer-decay scale (ConvNeXt-V2 min_lr x lr_scale; previously an absolute 1e-6).
+# Minimum lr 1e-6 x each group's layer-decay scale (ConvNeXt-V2 min_lr x lr_scale).
 # Source: ConvNeXt V2 appendix Table 9.
 
 _base_ = ['_base_/models/convnextv2_ft_afpn.py', '_base_/datasets/imagenet.py', '_base_/schedules/fcmae_ft_600e.py']

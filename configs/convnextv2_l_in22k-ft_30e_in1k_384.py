@@ -6,8 +6,8 @@
 # Schedule: 30 epochs, no warm-up, cosine, AdamW base lr 2.5e-5 (lr 5e-5 = 2.5e-5 x 512 / 256), wd 1e-8, layer decay 0.8 (12 groups),
 # RandAugment (9, 0.5), no Mixup/CutMix, random erasing 0.25, label smoothing 0.1, EMA 0.9999;
 # test: resize to 384x384, no crop.
-# The V2 tables give base lrs (lr = base lr x batch / 256, ConvNeXt-V2 main_finetune.py); the lr was 2.5e-5 until
-# this was fixed: 2x too low.
+# The V2 tables give base lrs (lr = base lr x batch / 256, ConvNeXt-V2 main_finetune.py): the table's value is
+# not the optimizer's lr.
 # Batch: 512 (32 GPUs x 16). Source: ConvNeXt V2 paper, appendix Table 13.
 
 _base_ = ['_base_/models/convnextv2_ft.py', '_base_/datasets/imagenet_384.py', '_base_/schedules/imagenet_ft_30e.py']

@@ -1,5 +1,5 @@
 # FCMAE pretraining, backbone ConvNeXt V2-Large, 1600 epochs (40 warm-up), batch 4096 (64 x 64 GPUs), ImageNet-1K.
-# The 800-epoch recipe with a longer schedule (the name says so, hence the leaf-on-leaf inheritance).
+# The 800-epoch recipe's model and data on the 1600-epoch schedule (ConvNeXt V2 appendix Table 8).
 
 _base_ = ['_base_/models/fcmae_convnextv2.py', '_base_/datasets/imagenet_fcmae.py', '_base_/schedules/fcmae_1600e.py']
 model = dict(backbone=dict(arch='large'))

@@ -26,7 +26,7 @@ from convnext.exceptions import ConfigError
 from convnext.models.layers import GRN
 
 FP32_TOLERANCE = 1e-4
-"""Largest |onnxruntime - PyTorch| of float32 logits (issue 14)."""
+"""Largest |onnxruntime - PyTorch| of float32 logits."""
 
 GRN_STD = 0.5
 """Spread of the random GRN ``gamma`` and ``beta`` (zero at init, which makes GRN the identity)."""

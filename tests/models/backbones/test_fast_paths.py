@@ -110,7 +110,7 @@ def write_to_double_and_back(model: nn.Module) -> None:
 )
 @pytest.mark.parametrize('v2', [False, True])
 def test_every_weight_write_is_seen_by_the_next_forward(write: Callable[[nn.Module], None], v2: bool) -> None:
-    """Issue reproduction 1: a write through ``.data`` after an eval forward was not seen (stale folded cache)."""
+    """A write through ``.data`` after an eval forward is seen by the next forward (nothing is cached)."""
     model = build('cpu', v2=v2, arch='atto').eval()
     x = images()
     with torch.no_grad():
@@ -163,7 +163,7 @@ def assert_hooks_saw_the_computation(block: ConvNeXtBlock, calls: dict[str, list
 @pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('path', PATHS)
 def test_submodule_hooks_fire_with_the_tensors_computed(path: str, device: str) -> None:
-    """Issue reproduction 2a: hooks on pwconv1/pwconv2 never fired on the CPU."""
+    """Hooks on pwconv1/pwconv2 fire on the CPU, in inference too."""
     model = build(device, with_cp=path == 'with_cp')
     records = record_submodules(model)
     run(model, images(device), path)
@@ -195,7 +195,7 @@ def silence_residual_by_replacement(block: ConvNeXtBlock) -> None:
 def test_replaced_modules_and_output_hooks_are_used(
     path: str, device: str, silence: Callable[[ConvNeXtBlock], None]
 ) -> None:
-    """Issue reproduction 2b: a replaced pwconv2 (or a hook replacing its output) was ignored on the CPU.
+    """A replaced pwconv2 (or a hook replacing its output) is used on the CPU.
 
     With a zero ``pwconv2`` every block is the identity, so the stages are the downsampling layers alone.
     """
@@ -247,7 +247,7 @@ def backbone_macs(depths: list[int], channels: list[int], size: int, in_channels
 
 @pytest.mark.parametrize('path', PATHS)
 def test_flop_counter_mode_counts_every_multiply_add(path: str) -> None:
-    """Issue reproduction 3: under no_grad the counter saw only 7% of ConvNeXt-T (fused oneDNN ops unknown to it).
+    """Under no_grad the counter sees all of ConvNeXt-T (fused oneDNN ops unknown to it must not run).
 
     The forward pass only: torch's counter overcounts the backward of grouped (depthwise) convolutions.
     """
@@ -288,7 +288,7 @@ def test_mmengine_complexity_counts_the_papers_flops(training: bool) -> None:
 
 
 def test_compiled_model_never_recompiles_and_sees_weight_writes() -> None:
-    """Issue reproduction 5: compiling recompiled on the folded-weight cache key until dynamo gave up."""
+    """Compiling does not recompile when weights are written between calls (no weight-keyed cache)."""
     from torch._dynamo.testing import CompileCounter
 
     model = build('cpu', v2=False).eval()
@@ -340,7 +340,7 @@ BF16_AUTOCAST_REL_ERROR = 3e-2
 
 @pytest.mark.parametrize('device', DEVICES)
 def test_half_precision_block_on_overflowing_activations(device: str) -> None:
-    """Issue reproduction 4: GRN's squared sum over 56x56 overflows fp16 for activations of ~1e3."""
+    """GRN stays finite in fp16 where the squared sum over 56x56 of activations of ~1e3 overflows fp16."""
     require(device)
     block = ConvNeXtBlock(64, use_grn=True, layer_scale_init_value=0).eval().to(device)
     with torch.no_grad():
