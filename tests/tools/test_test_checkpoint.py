@@ -249,11 +249,15 @@ def test_test_reads_a_url_through_the_torch_hub_cache(
 def test_a_downloaded_checkpoint_is_read_with_weights_only(
     reader: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A URL's file is unpickled with ``weights_only=True`` like a local one (torch hub's loader would not)."""
+    """A URL's file is unpickled with ``weights_only=True`` like a local one (torch hub's loader would not):
+    by the one reader the Runner uses, and through the backbone's ``init_cfg`` loader."""
     from fractions import Fraction
 
-    from convnext.engine.runner_files import read_checkpoint as read_for_runner
-    from convnext.models.checkpoint import read_checkpoint as read_pretrained
+    from convnext.models.checkpoint import load_pretrained
+    from convnext.serialization import read_checkpoint as read_for_runner
+
+    def read_pretrained(url: str) -> None:
+        load_pretrained(torch.nn.Module(), url)
 
     monkeypatch.setenv('TORCH_HOME', str(tmp_path))
     cached = tmp_path / 'hub' / 'checkpoints' / 'weights.pth'

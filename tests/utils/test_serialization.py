@@ -11,8 +11,7 @@ import torch
 from mmengine.logging import MessageHub
 from mmengine.logging.history_buffer import HistoryBuffer
 
-from convnext.models.checkpoint import read_checkpoint
-from convnext.serialization import history_buffer_getattr, mmengine_checkpoint_globals
+from convnext.serialization import history_buffer_getattr, mmengine_checkpoint_globals, read_checkpoint
 
 
 class Payload:

@@ -29,10 +29,11 @@ import torch
 from mmengine.runner.checkpoint import load_state_dict
 from PIL import Image
 
-from convnext.models.checkpoint import read_checkpoint, unwrap_state_dict
+from convnext.models.checkpoint import unwrap_state_dict
 from convnext.models.selfsup import FCMAE, patchify, unpatchify
 from convnext.models.selfsup.fcmae import NORM_PIX_EPS
 from convnext.registry import MODELS
+from convnext.serialization import read_checkpoint
 from convnext.utils import ConfigError, exit_on_config_error, load_config
 
 MASKED_GREY = 0.5

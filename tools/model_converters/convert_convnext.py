@@ -31,9 +31,9 @@ from convnext.models.checkpoint import (
     BACKBONE_PREFIX,
     NON_BACKBONE_PREFIXES,
     convert_to_convnext,
-    read_checkpoint,
     unwrap_state_dict,
 )
+from convnext.serialization import read_checkpoint
 from convnext.utils import exit_on_config_error
 
 HASH_DIGITS = 8

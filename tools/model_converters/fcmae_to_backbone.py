@@ -21,12 +21,9 @@ from pathlib import Path
 
 import torch
 
-from convnext.models.checkpoint import NON_BACKBONE_PREFIXES, convert_to_convnext, read_checkpoint, unwrap_state_dict
+from convnext.models.checkpoint import BACKBONE_PREFIX, NON_BACKBONE_PREFIXES, convert_to_convnext, unwrap_state_dict
+from convnext.serialization import read_checkpoint
 from convnext.utils import exit_on_config_error
-
-BACKBONE_PREFIX = 'backbone.'
-"""Prefix of the encoder keys in the written checkpoint (OpenMMLab convention)."""
-
 
 def fcmae_to_backbone(state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], str]:
     """Backbone tensors ``{'backbone.<name>': tensor}`` of an FCMAE state dict, and the detected format.

@@ -7,25 +7,20 @@ checkpoint. Those loaders only warn about keys that do not fit, so
 first and refuses a mismatch in one line.
 """
 
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Mapping
 
 import torch
 from mmengine.config import Config
-from mmengine.runner.checkpoint import _load_checkpoint
 from torch import nn
 
 from ..exceptions import ConfigError
-from ..serialization import allow_mmengine_checkpoints
+from ..serialization import allow_mmengine_checkpoints, read_checkpoint, strip_wrapper_prefix
 
 TASKS = {'mmpretrain': 'classification', 'mmseg': 'segmentation', 'mmdet': 'detection'}
 """The task of each host's ``default_scope``."""
 
 SHOWN_KEYS = 3
 """Keys named in a mismatch message (the count gives the rest)."""
-
-WRAPPER_PREFIX = 'module.'
-"""Prefix of state-dict keys saved from a (Distributed)DataParallel wrapper."""
 
 
 def task_of(cfg: Config, path: str = 'the config') -> str:
@@ -49,14 +44,13 @@ def init_model(cfg: Config, checkpoint: str, device: str = 'cpu') -> nn.Module:
         device: Torch device. Defaults to ``'cpu'``.
 
     Raises:
-        ConfigError: Unknown host, missing checkpoint, or weights that do not fit the model.
+        ConfigError: Unknown host, a checkpoint that is missing or unreadable, or weights that do not fit the model.
     """
     task = task_of(cfg)
-    if not Path(checkpoint).is_file():
-        raise ConfigError(f'checkpoint not found: {checkpoint}')
+    weights = load_state_dict(checkpoint)  # before the host's init, whose loader only warns
     allow_mmengine_checkpoints()
     model = _host_init(task)(cfg.copy(), checkpoint, device=device)  # sets the default scope, as the hosts do
-    check_checkpoint_fits(model, checkpoint)
+    _check_fits(model, checkpoint, weights)
     return revert_sync_batchnorm(model).eval()
 
 
@@ -83,14 +77,17 @@ def revert_sync_batchnorm(model: nn.Module) -> nn.Module:
 
 
 def load_state_dict(checkpoint: str) -> dict[str, torch.Tensor]:
-    """The tensors of an mmengine checkpoint (or a bare state dict), without a wrapper's ``module.`` prefix."""
-    allow_mmengine_checkpoints()
-    # silent: the host's init (init_model) has just read and announced the same file
-    loaded = _load_checkpoint(checkpoint, map_location='cpu', logger='silent')
+    """The tensors of an mmengine checkpoint (or a bare state dict), without a wrapper's ``module.`` prefix.
+
+    Raises:
+        ConfigError: The file is missing or unreadable (:func:`~convnext.serialization.read_checkpoint`), or
+            holds no dict of weights.
+    """
+    loaded = read_checkpoint(checkpoint)
     state = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else loaded
     if not isinstance(state, dict):
         raise ConfigError(f'{checkpoint} holds a {type(state).__name__}, not a state dict')
-    return {key.removeprefix(WRAPPER_PREFIX): value for key, value in state.items()}
+    return strip_wrapper_prefix(state)
 
 
 def check_checkpoint_fits(model: nn.Module, checkpoint: str) -> None:
@@ -99,7 +96,11 @@ def check_checkpoint_fits(model: nn.Module, checkpoint: str) -> None:
     Raises:
         ConfigError: Missing, unexpected or differently shaped keys, with counts and examples.
     """
-    state = load_state_dict(checkpoint)
+    _check_fits(model, checkpoint, load_state_dict(checkpoint))
+
+
+def _check_fits(model: nn.Module, checkpoint: str, state: Mapping[str, torch.Tensor]) -> None:
+    """:func:`check_checkpoint_fits` on the weights ``state`` already read from ``checkpoint``."""
     expected = model.state_dict()
     missing = [key for key in expected if key not in state]
     unexpected = [key for key in state if key not in expected]

@@ -27,11 +27,8 @@ classification head as ``head.fc.{weight,bias}`` (mmpretrain's
 ``mask_token``, ``decoder``, ``pred``) unchanged.
 """
 
-import argparse
 import logging
 import math
-import os
-import pickle
 import re
 from collections.abc import Callable, Mapping
 
@@ -39,8 +36,7 @@ import torch
 from mmengine.logging import print_log
 from torch import nn
 
-from ..exceptions import CheckpointNotFoundError, as_read_error
-from ..serialization import download_checkpoint, mmengine_checkpoint_globals
+from ..serialization import read_checkpoint, strip_wrapper_prefix
 
 FORMATS = ('official', 'fcmae_sparse', 'fcmae_dense', 'timm', 'mmpretrain', 'convnext')
 """Names of the checkpoint formats :func:`detect_format` tells apart."""
@@ -60,11 +56,11 @@ FCMAE_EXTRA_PREFIXES = ('proj.', 'mask_token', 'decoder.', 'pred.')
 NON_BACKBONE_PREFIXES = (HEAD_PREFIX, *FCMAE_EXTRA_PREFIXES)
 """Converted keys a backbone does not hold and :func:`load_pretrained` ignores."""
 
-URL_SCHEMES = ('http://', 'https://')
-"""Checkpoint locations fetched with mmengine's downloader."""
-
 CFG_OPTION = 'model.backbone.init_cfg.checkpoint'
 """The config key users override to point at a local checkpoint file."""
+
+LOCAL_FILE_HINT = f'pass the local file with --cfg-options {CFG_OPTION}=PATH'
+"""How to use a downloaded copy when the backbone's checkpoint URL cannot be fetched."""
 
 MAX_LISTED_KEYS = 20
 """At most this many keys are listed per kind in the load warning."""
@@ -85,66 +81,15 @@ StateDict = dict[str, torch.Tensor]
 Rule = tuple[str, str]
 
 
-# --------------------------------------------------------------------------- reading
-
-
-def read_checkpoint(checkpoint: str) -> object:
-    """Reads a checkpoint file or http(s) URL with ``torch.load(weights_only=True)``.
-
-    Args:
-        checkpoint: A local path or an ``http(s)://`` URL.
-
-    Returns:
-        The unpickled object, tensors on the CPU.
-
-    Raises:
-        CheckpointNotFoundError: a local file does not exist.
-        CheckpointDownloadError: a URL cannot be downloaded; names the URL and
-            the config option that takes a local file instead.
-        CheckpointReadError: the file is truncated or corrupt; names it.
-    """
-    if checkpoint.startswith(URL_SCHEMES):
-        return _read_url(checkpoint)
-    path = os.path.expanduser(checkpoint)
-    if not os.path.isfile(path):
-        raise CheckpointNotFoundError(f'Checkpoint file not found: {checkpoint!r}')
-    return _torch_load(path)
-
-
-def _read_url(url: str) -> object:
-    """Downloads ``url`` into torch hub's ``checkpoints`` folder (once) and reads it like a local file."""
-    return _torch_load(download_checkpoint(url, f'pass the local file with --cfg-options {CFG_OPTION}=PATH'))
-
-
-def _torch_load(path: str) -> object:
-    """``torch.load(weights_only=True)`` that also reads mmengine and official training checkpoints.
-
-    Only the non-tensor types those files hold are allowlisted (mmengine's
-    message hub and numpy arrays, the official scripts' ``argparse.Namespace``);
-    anything else is refused, never loaded with ``weights_only=False``. A
-    truncated or corrupt file raises :class:`~convnext.exceptions.CheckpointReadError`.
-    """
-    with torch.serialization.safe_globals([*mmengine_checkpoint_globals(), argparse.Namespace]):
-        try:
-            return torch.load(path, map_location='cpu', weights_only=True)
-        except Exception as error:
-            read_error = as_read_error(path, error)
-            if read_error is not None:
-                raise read_error from error
-            if not isinstance(error, pickle.UnpicklingError):
-                raise
-            reason = next((line for line in str(error).splitlines() if 'Unsupported global' in line), str(error))
-            raise pickle.UnpicklingError(
-                f'{path} holds Python objects that are not allowed when loading weights ({reason.strip()}); '
-                f'save only its tensors, e.g. torch.save(state_dict, path), and load that file'
-            ) from error
+# --------------------------------------------------------------------------- containers
 
 
 def unwrap_state_dict(obj: object) -> StateDict:
     """Returns the tensors of a checkpoint object, whatever its container.
 
     Takes ``state_dict``, ``model``, ``model_ema`` or ``module`` (in that
-    order) or a bare dict of tensors, and strips a DDP ``module.`` prefix.
+    order) or a bare dict of tensors, and strips a DDP ``module.`` prefix
+    (:func:`~convnext.serialization.strip_wrapper_prefix`).
 
     Raises:
         ValueError: the object holds no dict of tensors.
@@ -161,9 +106,7 @@ def unwrap_state_dict(obj: object) -> StateDict:
             f'The checkpoint holds no tensors; expected a dict of tensors or one under '
             f'{CONTAINER_KEYS}, got keys {sorted(obj)[:MAX_LISTED_KEYS]}'
         )
-    if all(k.startswith('module.') for k in tensors):
-        tensors = {k[len('module.') :]: v for k, v in tensors.items()}
-    return tensors
+    return strip_wrapper_prefix(tensors)
 
 
 # --------------------------------------------------------------------------- detection
@@ -400,7 +343,7 @@ def load_pretrained(module: nn.Module, checkpoint: str, prefix: str | None = Non
         ValueError: unknown format, or a tensor whose shape differs from the
             model's (names the key and both shapes).
     """
-    state_dict = unwrap_state_dict(read_checkpoint(checkpoint))
+    state_dict = unwrap_state_dict(read_checkpoint(checkpoint, LOCAL_FILE_HINT))
     if prefix:
         state_dict = _select_prefix(state_dict, prefix, checkpoint)
     converted, format_name = convert_to_convnext(state_dict)

@@ -17,7 +17,11 @@ from mmengine.model.weight_init import TruncNormalInit
 from torch import nn
 
 from ..registry import WEIGHT_INITIALIZERS
-from .checkpoint import HEAD_PREFIX, convert_to_convnext, read_checkpoint, unwrap_state_dict
+from ..serialization import read_checkpoint
+from .checkpoint import HEAD_PREFIX, convert_to_convnext, unwrap_state_dict
+
+LOCAL_FILE_HINT = 'pass the local file with --cfg-options model.head.init_cfg.checkpoint=PATH'
+"""How to use a downloaded copy when the head's checkpoint URL cannot be fetched."""
 
 
 @WEIGHT_INITIALIZERS.register_module()
@@ -41,7 +45,7 @@ class PretrainedHead(TruncNormalInit):
     def __call__(self, module: nn.Module) -> None:
         """Initialises ``module`` (an mmpretrain ``LinearClsHead``) as new, then loads the checkpoint's if it fits."""
         super().__call__(module)
-        converted, _ = convert_to_convnext(unwrap_state_dict(read_checkpoint(self.checkpoint)))
+        converted, _ = convert_to_convnext(unwrap_state_dict(read_checkpoint(self.checkpoint, LOCAL_FILE_HINT)))
         head = {key[len(HEAD_PREFIX) :]: value for key, value in converted.items() if key.startswith(HEAD_PREFIX)}
         own = {key: tuple(value.shape) for key, value in module.state_dict().items()}
         found = {key: tuple(value.shape) for key, value in head.items()}
