@@ -20,6 +20,7 @@ with the default allowlist only.
 import argparse
 import os
 import pickle
+import re
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -38,6 +39,9 @@ DEFAULT_LOCAL_FILE_HINT = 'pass the local file'
 
 WRAPPER_PREFIX = 'module.'
 """Prefix of state-dict keys saved from a ``(Distributed)DataParallel`` wrapper (mmengine's default ``revise_keys``)."""
+
+WRAPPER_REVISE_KEYS = ((rf'^{re.escape(WRAPPER_PREFIX)}', ''),)
+"""mmengine's default ``revise_keys`` of ``load_checkpoint``: :data:`WRAPPER_PREFIX` removed, as a regex rule."""
 
 V = TypeVar('V')
 
@@ -171,6 +175,6 @@ def _explained(path: str, error: Exception) -> Exception:
 def strip_wrapper_prefix(weights: Mapping[str, V]) -> dict[str, V]:
     """``weights`` with the :data:`WRAPPER_PREFIX` removed from every key that has it (a new dict).
 
-    The same as mmengine's default ``revise_keys=[(r'^module\\.', '')]``.
+    The same as applying :data:`WRAPPER_REVISE_KEYS` (mmengine's default ``revise_keys``).
     """
     return {key.removeprefix(WRAPPER_PREFIX): value for key, value in weights.items()}

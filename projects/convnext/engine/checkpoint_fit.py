@@ -24,6 +24,7 @@ from mmengine.model import BaseTTAModel, is_model_wrapper
 from torch import nn
 
 from ..exceptions import CheckpointMismatchError
+from ..serialization import WRAPPER_REVISE_KEYS
 
 LOAD_STRICT = 'load_strict'
 """Config key: True makes the Runner refuse a checkpoint whose weights are not exactly the model's keys and
@@ -125,7 +126,7 @@ def check_checkpoint_fits(
     checkpoint: Any,
     model: nn.Module,
     strict: bool,
-    revise_keys: Sequence[tuple[str, str]] = ((r'^module\.', ''),),
+    revise_keys: Sequence[tuple[str, str]] = WRAPPER_REVISE_KEYS,
 ) -> None:
     """Refuses a checkpoint whose weights do not fit ``model`` (see the module docstring for the two modes).
 

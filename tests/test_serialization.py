@@ -1,7 +1,10 @@
-"""Checkpoints load with torch.load(weights_only=True) and only the allowlisted globals."""
+"""convnext.serialization: checkpoints load with torch.load(weights_only=True) and only the allowlisted globals,
+through one reader that names the file it cannot read."""
 
 import argparse
+import inspect
 import pickle
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,3 +70,30 @@ def test_getattr_is_restricted_to_history_buffer_statistics() -> None:
         history_buffer_getattr(HistoryBuffer, '__init__')
     with pytest.raises(pickle.UnpicklingError, match='not allowed'):
         history_buffer_getattr(torch, 'load')
+
+
+def test_wrapper_prefix_is_removed_as_mmengine_does_by_default() -> None:
+    from mmengine.runner import load_checkpoint
+
+    from convnext.serialization import WRAPPER_REVISE_KEYS, strip_wrapper_prefix
+
+    assert inspect.signature(load_checkpoint).parameters['revise_keys'].default == list(WRAPPER_REVISE_KEYS)
+    weights = {'module.backbone.w': 1, 'head.module.b': 2, 'module.module.c': 3}
+    revised = {re.sub(*WRAPPER_REVISE_KEYS[0], key): value for key, value in weights.items()}
+    assert strip_wrapper_prefix(weights) == revised == {'backbone.w': 1, 'head.module.b': 2, 'module.c': 3}
+    assert 'module.backbone.w' in weights  # not modified
+
+
+@pytest.mark.parametrize('kind', ['missing', 'truncated', 'not_zip'])
+def test_read_checkpoint_names_a_file_it_cannot_read(kind: str, tmp_path: Path) -> None:
+    from convnext.exceptions import CheckpointNotFoundError, CheckpointReadError
+
+    path = tmp_path / f'{kind}.pth'
+    if kind == 'truncated':
+        torch.save({'state_dict': {'w': torch.ones(64)}}, path)
+        path.write_bytes(path.read_bytes()[:200])
+    elif kind == 'not_zip':
+        path.write_text('not a checkpoint')
+    expected = CheckpointNotFoundError if kind == 'missing' else CheckpointReadError
+    with pytest.raises(expected, match=re.escape(str(path))):
+        read_checkpoint(str(path))
