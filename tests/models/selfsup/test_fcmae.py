@@ -125,6 +125,27 @@ def test_no_leakage_from_removed_patches(backend: str) -> None:
     torch.testing.assert_close(model.reconstruct(changed, mask), model.reconstruct(imgs, mask), atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize('backend', ['dense', 'plain'])
+def test_patch_size_follows_the_backbone_stem(backend: str) -> None:
+    """With ``stem_patch_size=2`` the encoder's total stride is 2 * 2**3 = 16: the mask patch, the stem-resolution
+    removed map and the reconstruction all follow it, and removed patches still do not leak."""
+    stem, patch = 2, 16
+    backbone = dict(type='convnext.ConvNeXtV2', arch=TINY_ARCH, stem_patch_size=stem)
+    with pytest.raises(ValueError, match='must equal the encoder total stride 16, got 32'):
+        build_fcmae(backbone=backbone)
+    model = build_fcmae(backbone=backbone, patch_size=patch, backend=backend).eval()
+    size = 48  # a 3x3 grid of 16-pixel patches
+    imgs = torch.randn(BATCH, 3, size, size)
+    mask = model.generate_mask(imgs)
+    assert mask.shape == (BATCH, 9)
+    assert model.encode(imgs, mask).shape == (BATCH, TINY_ARCH['channels'][-1], 3, 3)
+    pred = model.reconstruct(imgs, mask)
+    assert pred.shape == (BATCH, 9, patch * patch * 3)
+    pixel_mask = mask.reshape(BATCH, 1, 3, 1, 3, 1).expand(BATCH, 3, 3, patch, 3, patch).reshape(imgs.shape)
+    changed = torch.where(pixel_mask.bool(), torch.randn_like(imgs) * 100, imgs)
+    torch.testing.assert_close(model.reconstruct(changed, mask), pred, atol=1e-6, rtol=0)
+
+
 def test_parameter_names_are_backbone_names() -> None:
     model = build_fcmae()
     backbone_keys = {k for k in model.state_dict() if k.startswith('backbone.')}

@@ -9,7 +9,7 @@ from mmpretrain.structures import DataSample
 from torch import nn
 
 from ...registry import MODELS
-from ..backbones.convnext import STEM_STRIDE, ConvNeXt, ConvNeXtBlock
+from ..backbones.convnext import ConvNeXt, ConvNeXtBlock
 from .dense_encoder import encode_gathered, encode_plain
 from .masking import mask_to_map, patch_grid, patchify, random_patch_mask
 
@@ -106,7 +106,7 @@ class FCMAE(BaseSelfSupervisor):
         )
         if not isinstance(self.backbone, ConvNeXt):
             raise TypeError(f'FCMAE needs a convnext.ConvNeXtV2 backbone, got {type(self.backbone).__name__}')
-        stride = STEM_STRIDE * 2 ** (self.backbone.num_stages - 1)
+        stride = self.backbone.stem_patch_size * 2 ** (self.backbone.num_stages - 1)
         if patch_size != stride:
             raise ValueError(f'FCMAE patch_size must equal the encoder total stride {stride}, got {patch_size}')
         for i in self.backbone.out_indices:
@@ -154,7 +154,8 @@ class FCMAE(BaseSelfSupervisor):
         if backend not in BACKENDS:
             raise ValueError(f'FCMAE backend must be one of {BACKENDS}, got {backend!r}')
         grid = patch_grid(imgs, self.patch_size)
-        removed = mask_to_map(mask, grid, self.patch_size // STEM_STRIDE)  # (N, 1, H / 4, W / 4)
+        stem_stride = self.backbone.stem_patch_size
+        removed = mask_to_map(mask, grid, self.patch_size // stem_stride)  # (N, 1, H / stem_stride, W / stem_stride)
         if backend == 'dense':
             return encode_gathered(self.backbone, imgs, removed)
         if backend == 'plain':
