@@ -1,9 +1,11 @@
 """LayerNorm2d, GRN and DropPath against the official formulas; half precision; fx and TorchScript."""
 
+from collections.abc import Callable
+
 import pytest
 import torch
 
-from convnext.models.layers import GRN, DropPath, LayerNorm, LayerNorm2d, drop_path
+from convnext.models.layers import GRN, DropPath, LayerNorm, LayerNorm2d, drop_path, has_hooks
 
 EPS = 1e-6
 TOL = 1e-5
@@ -229,3 +231,29 @@ def test_rows_without_num_samples_raise_one_clear_error() -> None:
         GRN(8)(rows, sample_idx)
     with pytest.raises(ValueError, match='drop_path: num_samples .* required with sample_idx, got None'):
         drop_path(rows, 0.5, training=True, sample_idx=sample_idx)
+
+
+@pytest.mark.parametrize(
+    'register',
+    [
+        lambda module: module.register_forward_hook(lambda *args: None),
+        lambda module: module.register_forward_pre_hook(lambda *args: None),
+        lambda module: module.register_full_backward_hook(lambda *args: None),
+        lambda module: module.register_full_backward_pre_hook(lambda *args: None),
+    ],
+)
+def test_has_hooks_sees_every_per_module_hook_until_removed(register: Callable) -> None:
+    module, child = torch.nn.Sequential(torch.nn.Linear(2, 2)), torch.nn.Linear(2, 2)
+    assert not has_hooks(module)
+    handle = register(module)
+    assert has_hooks(module) and not has_hooks(module[0]) and not has_hooks(child)
+    handle.remove()
+    assert not has_hooks(module)
+
+
+def test_has_hooks_ignores_global_module_hooks() -> None:
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda *args: None)
+    try:
+        assert not has_hooks(torch.nn.Linear(2, 2))
+    finally:
+        handle.remove()

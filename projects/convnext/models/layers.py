@@ -1,5 +1,9 @@
 """Building blocks shared by the ConvNeXt backbones, FCMAE and its decoder.
 
+:func:`has_hooks` is the one test of whether hooks observe a module: the
+backbone's fused CPU fast path and FCMAE's sparse encoder, which use a
+module's weights without calling it, ask it.
+
 Everything here works on channels-last data where it can: a ``(N, C, H, W)``
 tensor in ``torch.channels_last`` memory is physically ``(N, H, W, C)``, so a
 ``permute(0, 2, 3, 1)`` is a free view and LayerNorm, Linear and GRN read
@@ -30,6 +34,10 @@ GRN_EPS = 1e-6
 
 GRN_MIN_SQUARED_SUM = torch.finfo(torch.float32).tiny
 """Floor of GRN's squared norms before the square root (smallest normal float32): finite gradients at zero."""
+
+HOOK_DICTS = ('_forward_hooks', '_forward_pre_hooks', '_backward_hooks', '_backward_pre_hooks')
+"""``nn.Module``'s per-module hook registries (``register_forward_hook``, ``register_forward_pre_hook``,
+``register_full_backward_hook``, ``register_full_backward_pre_hook``)."""
 
 
 def layer_norm(
@@ -259,3 +267,14 @@ class DropPath(nn.Module):
 
     def extra_repr(self) -> str:
         return f'drop_prob={self.drop_prob}'
+
+
+def has_hooks(module: nn.Module) -> bool:
+    """Whether forward, forward-pre, backward or backward-pre hooks are registered on ``module`` itself.
+
+    A computation that uses a module's weights without calling the module (the
+    backbone's fused CPU fast path, FCMAE's sparse convolutions) is allowed
+    only when this is False, so that no hook misses a call. Global hooks
+    (``torch.nn.modules.module.register_module_forward_hook``) are not counted.
+    """
+    return any(getattr(module, name, None) for name in HOOK_DICTS)

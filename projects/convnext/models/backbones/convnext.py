@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+import torch.fx
 from mmengine.model import BaseModule, initialize
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -29,7 +30,7 @@ from torch.utils.checkpoint import checkpoint
 from ...registry import MODELS
 from ..layer_ids import DECAY_TYPES, LAYER_WISE_STAGES, convnext_layer_id, default_num_layers
 from ..layers import GRN, LN_EPS, DropPath, LayerNorm, LayerNorm2d
-from . import fast_paths
+from .fast_paths import fast_forward
 
 INIT_STD = 0.02
 """Standard deviation of the truncated-normal init of convolutions and linears."""
@@ -139,6 +140,15 @@ def build_activation(act_cfg: Mapping[str, Any] | None) -> nn.Module:
     if not isinstance(activation, nn.Module):
         raise BackboneArgumentError(f'act_cfg={dict(act_cfg)!r} built a {type(activation).__name__}, not an nn.Module')
     return activation
+
+
+def checkpoint_applies(x: torch.Tensor) -> bool:
+    """Whether gradient checkpointing (``with_cp``) saves anything: ``x`` requires grad, no fx tracer.
+
+    An fx ``Proxy`` has no ``requires_grad`` to test; the traced graph is the
+    function itself, checkpointing is eager autograd's memory strategy.
+    """
+    return not isinstance(x, torch.fx.Proxy) and x.requires_grad
 
 
 class ConvNeXtBlock(nn.Module):
@@ -279,13 +289,14 @@ class ConvNeXtBlock(nn.Module):
         The fast path and checkpointing are eager-mode strategies for the same
         function: TorchScript does not compile the body of ``if not
         torch.jit.is_scripting()``, and fx, export and compile tracers get the
-        reference path (:func:`.fast_paths.fused_inference_applies`,
-        :func:`.fast_paths.checkpoint_applies`).
+        reference path (:func:`.fast_paths.fast_forward` returns None,
+        :func:`checkpoint_applies` False).
         """
         if not torch.jit.is_scripting():
-            if fast_paths.fused_inference_applies(self, x):
-                return fast_paths.fused_inference(self, x)
-            if self.with_cp and fast_paths.checkpoint_applies(x):
+            fused = fast_forward(self, x)
+            if fused is not None:
+                return fused
+            if self.with_cp and checkpoint_applies(x):
                 return x + self.drop_path(checkpoint(self.residual, x, use_reentrant=False))
         return x + self.drop_path(self.residual(x))
 

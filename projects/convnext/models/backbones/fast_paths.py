@@ -1,12 +1,14 @@
 """CPU fast path of the ConvNeXt block, kept apart from the readable reference forward.
 
-The model is :meth:`ConvNeXtBlock.residual`: the paper's block through its
+The model is ``ConvNeXtBlock.residual``: the paper's block through its
 submodules ``dwconv, norm, pwconv1, act, [grn], pwconv2`` and ``gamma``. That is
 what hooks, replaced submodules, FLOP counters, tracers, exporters and
-compilers see. The one fast path here, :func:`fused_inference`, computes the
-same function with oneDNN kernels (``pwconv1`` with GELU fused into it,
-``pwconv2`` with the residual add fused into it) and is taken only when nobody
-could tell the difference (:func:`fused_inference_applies`):
+compilers see. The block asks one function, :func:`fast_forward`, passing
+itself; this module reads only the public attributes of :class:`FusableBlock`
+and does not import the block. The one fast path, :func:`fused_inference`,
+computes the same function with oneDNN kernels (``pwconv1`` with GELU fused
+into it, ``pwconv2`` with the residual add fused into it) and is taken only
+when nobody could tell the difference (:func:`fused_inference_applies`):
 
 * the switch is on (:func:`set_fast_paths`, :func:`fast_paths`, or the
   environment variable ``CONVNEXT_FAST_PATHS=0`` at import, which turns it off);
@@ -29,18 +31,14 @@ where it is chosen) when that is cheaper than a pass over the output.
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
-import torch.fx
 import torch.nn.modules.module as module_hooks
 from torch import nn
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
-from ..layers import GRN, DropPath, LayerNorm
-
-if TYPE_CHECKING:
-    from .convnext import ConvNeXtBlock
+from ..layers import GRN, DropPath, LayerNorm, has_hooks
 
 ENV_SWITCH = 'CONVNEXT_FAST_PATHS'
 """Environment variable: ``0`` turns the fast path off from the start (e.g. to debug a tool)."""
@@ -57,15 +55,34 @@ PLAIN_TYPES: dict[str, tuple[type, ...]] = {
     'pwconv2': (nn.Linear,),
     'drop_path': (DropPath,),
 }
-"""The exact classes the block builds for each submodule; anything else takes the reference path."""
-
-HOOK_DICTS = ('_forward_hooks', '_forward_pre_hooks', '_backward_hooks', '_backward_pre_hooks')
-"""Per-module hook registries (``register_forward_hook``, ``..._pre_hook``, ``register_full_backward_hook``)."""
+"""The exact classes the fused kernels compute for each submodule; anything else takes the reference path."""
 
 GLOBAL_HOOK_DICTS = ('_global_forward_hooks', '_global_forward_pre_hooks', '_global_backward_hooks')
 """Hook registries of ``torch.nn.modules.module.register_module_*_hook`` (apply to every module)."""
 
 _state = {'enabled': os.environ.get(ENV_SWITCH, '1') != '0'}
+
+
+class FusableBlock(Protocol):
+    """What the fast path reads of a block (``ConvNeXtBlock``): its submodules, layer scale and mode.
+
+    The names are the official ``Block``'s (ConvNeXt ``models/convnext.py``,
+    ConvNeXt-V2 ``models/convnextv2.py``); :data:`PLAIN_TYPES` says which
+    classes the fused kernels compute.
+    """
+
+    dwconv: nn.Module
+    norm: nn.Module
+    pwconv1: nn.Module
+    act: nn.Module
+    grn: nn.Module | None
+    pwconv2: nn.Module
+    gamma: torch.Tensor | None
+    drop_path: nn.Module
+    training: bool
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
+        """The block's parameters (``nn.Module.parameters``)."""
 
 
 def fast_paths_enabled() -> bool:
@@ -95,17 +112,13 @@ def fast_paths(enabled: bool) -> Iterator[None]:
         set_fast_paths(previous)
 
 
-def _watched(module: nn.Module) -> bool:
-    return any(getattr(module, name, None) for name in HOOK_DICTS)
-
-
-def plain_modules(block: 'ConvNeXtBlock') -> bool:
+def plain_modules(block: FusableBlock) -> bool:
     """Whether every submodule is the plain class the block builds, without hooks."""
     if any(getattr(module_hooks, name, None) for name in GLOBAL_HOOK_DICTS):
         return False
     for name, types in PLAIN_TYPES.items():
         module = getattr(block, name)
-        if type(module) not in types or (module is not None and _watched(module)):
+        if type(module) not in types or (module is not None and has_hooks(module)):
             return False
     return block.act.approximate == 'none' and block.pwconv1.bias is not None and block.pwconv2.bias is not None
 
@@ -121,7 +134,7 @@ def standard_ops_required() -> bool:
     )
 
 
-def fused_inference_applies(block: 'ConvNeXtBlock', x: torch.Tensor) -> bool:
+def fused_inference_applies(block: FusableBlock, x: torch.Tensor) -> bool:
     """Whether :func:`fused_inference` computes exactly what the reference forward would, unobserved."""
     if not (_state['enabled'] and ONEDNN_AVAILABLE) or standard_ops_required():
         return False
@@ -138,16 +151,7 @@ def fused_inference_applies(block: 'ConvNeXtBlock', x: torch.Tensor) -> bool:
     )
 
 
-def checkpoint_applies(x: torch.Tensor) -> bool:
-    """Whether gradient checkpointing (``with_cp``) saves anything: ``x`` requires grad, no fx tracer.
-
-    An fx ``Proxy`` has no ``requires_grad`` to test; the traced graph is the
-    function itself, checkpointing is eager autograd's memory strategy.
-    """
-    return not isinstance(x, torch.fx.Proxy) and x.requires_grad
-
-
-def fused_inference(block: 'ConvNeXtBlock', x: torch.Tensor) -> torch.Tensor:
+def fused_inference(block: FusableBlock, x: torch.Tensor) -> torch.Tensor:
     """The whole block (residual included) on channels-last ``(N, C, H, W)``, without autograd.
 
     ``pwconv1`` runs as a oneDNN inner product with GELU fused in, ``pwconv2``
@@ -169,3 +173,20 @@ def fused_inference(block: 'ConvNeXtBlock', x: torch.Tensor) -> torch.Tensor:
     else:
         out = torch.addcmul(shortcut, torch.ops.mkldnn._linear_pointwise(h, weight, bias, 'none', [], ''), gamma)
     return out.permute(0, 3, 1, 2)
+
+
+def fast_forward(block: FusableBlock, x: torch.Tensor) -> torch.Tensor | None:
+    """The block's output ``x + drop_path(residual(x))`` by the fast path, or None where it does not apply.
+
+    Args:
+        block: The block, which passes itself.
+        x: The block's input ``(N, C, H, W)``.
+
+    Returns:
+        ``(N, C, H, W)`` from :func:`fused_inference` when
+        :func:`fused_inference_applies`, else None: the caller runs its
+        reference forward.
+    """
+    if fused_inference_applies(block, x):
+        return fused_inference(block, x)
+    return None

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from ..backbones.convnext import DOWNSAMPLE_STRIDE, DW_KERNEL, ConvNeXt, ConvNeXtBlock
-from ..backbones.fast_paths import HOOK_DICTS
+from ..layers import has_hooks
 
 SPATIAL_DIMS = 2
 """FCMAE's sparse tensors are 2-D (the official code passes ``D=2``)."""
@@ -79,9 +79,7 @@ def sparse_convolutions(backbone: ConvNeXt) -> dict[str, nn.Module]:
 def unsupported_modules(backbone: ConvNeXt) -> list[str]:
     """Convolutions that are not plain ``nn.Conv2d`` or carry hooks: the sparse encoder would bypass them."""
     return [
-        name
-        for name, conv in sparse_convolutions(backbone).items()
-        if type(conv) is not nn.Conv2d or any(getattr(conv, hooks) for hooks in HOOK_DICTS)
+        name for name, conv in sparse_convolutions(backbone).items() if type(conv) is not nn.Conv2d or has_hooks(conv)
     ]
 
 
