@@ -13,10 +13,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 import convnext
 from convnext.models.backbones import ConvNeXtBlock
-from convnext.models.backbones.fast_paths import PLAIN_TYPES, FusableBlock
+from convnext.models.backbones.fast_paths import (
+    ONEDNN_AVAILABLE,
+    PLAIN_TYPES,
+    FusableBlock,
+    fast_forward,
+    fast_paths,
+)
 
 PACKAGE = 'convnext'
 PACKAGE_ROOT = Path(convnext.__file__).parent
@@ -25,6 +32,7 @@ BLOCK_MODULE = 'convnext.models.backbones.convnext'
 HOOKS_MODULE = 'convnext.models.layers'
 FCMAE_ENCODERS = ('convnext.models.selfsup.minkowski_encoder', 'convnext.models.selfsup.dense_encoder')
 HOOK_REGISTRY = '_forward_hooks'
+TOL = 1e-5
 """A per-module hook registry of ``nn.Module``: only the module that tests for hooks names it."""
 
 
@@ -157,3 +165,18 @@ def names_string(module: str, text: str) -> bool:
 
 def test_hook_registries_are_read_in_one_module() -> None:
     assert [module for module in MODULES if names_string(module, HOOK_REGISTRY)] == [HOOKS_MODULE]
+
+
+@pytest.mark.parametrize('kwargs', [{}, {'use_grn': True, 'layer_scale_init_value': 0.0}])
+def test_fast_forward_is_the_blocks_output_or_none(kwargs: dict) -> None:
+    block = ConvNeXtBlock(8, **kwargs).eval()
+    x = torch.randn(2, 8, 16, 16).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        reference = x + block.residual(x)
+        fused = fast_forward(block, x)
+        with fast_paths(False):
+            assert fast_forward(block, x) is None
+    assert (fused is not None) == ONEDNN_AVAILABLE
+    if fused is not None:
+        torch.testing.assert_close(fused, reference, atol=TOL, rtol=TOL)
+    assert fast_forward(block, x) is None  # autograd needed: the block runs its reference forward
