@@ -12,9 +12,9 @@ Sub-commands (each prints its result on stdout, or one line naming the problem a
 - ``detect``: the compute capabilities of this machine's GPUs (``9.0``), empty without one.
 - ``plan ARCHS``: ``<cuda version> <arch list>`` once torch is known to be a CUDA build with a toolkit available.
 - ``toolkit ARCHS CACHE``: the ``CUDA_HOME`` to build with, after checking that its ``nvcc`` knows every arch.
-- ``patch mmcv|minkowski SRC``: the source patches a CUDA 13 build of that sdist needs (:data:`SOURCE_PATCHES`).
 
-Everything but ``detect``'s fallback and ``plan``/``toolkit`` runs without torch.
+Everything but ``detect``'s fallback and ``plan``/``toolkit`` runs without torch. The source patches of a CUDA build
+are in ``tools/install_steps.py``.
 """
 
 import os
@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,120 +36,6 @@ SYSTEM_CUDA = Path('/usr/local/cuda')
 
 class ToolkitError(RuntimeError):
     """Bad input or a missing piece, reported as one line before anything is compiled."""
-
-
-@dataclass(frozen=True)
-class SourcePatch:
-    """Replaces the first ``count`` occurrences of ``old`` by ``new`` in ``path`` (relative to the unpacked sdist)."""
-
-    path: str
-    old: str
-    new: str
-    count: int = 1
-
-
-THRUST_HEADERS = ('execution_policy', 'sort', 'unique', 'remove', 'reduce', 'count', 'copy', 'fill', 'sequence')
-PREFETCH_HELPER = """#if CUDART_VERSION >= 13000
-static inline cudaError_t minkowski_prefetch_to_device(const void* ptr, size_t bytes, int device, cudaStream_t stream)
-{
-  cudaMemLocation location{};
-  location.type = cudaMemLocationTypeDevice;
-  location.id   = device;
-  return cudaMemPrefetchAsync(ptr, bytes, location, 0, stream);
-}
-#else
-#define minkowski_prefetch_to_device cudaMemPrefetchAsync
-#endif
-#include <functional>
-"""
-"""cudaMemPrefetchAsync with a device number, for CUDA 12 and 13 (inserted into concurrent_unordered_map.cuh)."""
-# Each patch names the compiler error it fixes (CUDA 13.0 / CCCL 3.0 / C++20, torch 2.14 headers).
-SOURCE_PATCHES = {
-    'minkowski': (
-        # 'namespace "thrust" has no member "sort"' (unique, remove_if, ...): CCCL 3 no longer includes the
-        # algorithm headers transitively; gpu.cuh is included by every .cu file.
-        SourcePatch(
-            'src/gpu.cuh',
-            '#include <cublas_v2.h>\n',
-            ''.join(f'#include <thrust/{name}.h>\n' for name in THRUST_HEADERS) + '#include <cublas_v2.h>\n',
-        ),
-        # '"nvtx3::domain" is ambiguous': the vendored cudf NVTX 3.0 clashes with CUDA 13's NVTX 3; it served one
-        # profiler range only.
-        SourcePatch('src/3rdparty/concurrent_unordered_map.cuh', '#include <cudf/detail/nvtx/ranges.hpp>\n', ''),
-        SourcePatch('src/3rdparty/concurrent_unordered_map.cuh', '    CUDF_FUNC_RANGE();\n', ''),
-        # 'namespace "thrust" has no member "device"': this header uses thrust::device, and coordinate_map_gpu.cu
-        # includes it before gpu.cuh; CCCL 3's thrust/count.h no longer declares the execution policies.
-        SourcePatch(
-            'src/3rdparty/concurrent_unordered_map.cuh',
-            '#include <thrust/count.h>\n',
-            '#include <thrust/count.h>\n#include <thrust/execution_policy.h>\n',
-        ),
-        # 'no suitable constructor exists to convert from "int" to "cudaMemLocation"': CUDA 13's
-        # cudaMemPrefetchAsync takes a cudaMemLocation and flags instead of a device number.
-        SourcePatch('src/3rdparty/concurrent_unordered_map.cuh', '#include <functional>\n', PREFETCH_HELPER),
-        SourcePatch(
-            'src/3rdparty/concurrent_unordered_map.cuh',
-            'cudaMemPrefetchAsync(m_hashtbl_values, ',
-            'minkowski_prefetch_to_device(m_hashtbl_values, ',
-            count=2,  # prefetch() and init()
-        ),
-        SourcePatch(
-            'src/3rdparty/concurrent_unordered_map.cuh',
-            'cudaMemPrefetchAsync(this, ',
-            'minkowski_prefetch_to_device(this, ',
-        ),
-        # 'more than one instance of overloaded function "std::__to_address" matches': libstdc++'s
-        # shared_ptr = unique_ptr&& calls __to_address unqualified and ADL also finds cuda::std's (CCCL 3);
-        # constructing the shared_ptr from the released pointer and its deleter avoids that overload.
-        SourcePatch(
-            'src/coordinate_map_gpu.cuh',
-            '      m_map = map_type::create(\n'
-            '          compute_hash_table_size(size, m_hashtable_occupancy),\n'
-            '          m_unused_element, m_unused_key, m_hasher, m_equal, m_map_allocator);\n',
-            '      auto created = map_type::create(\n'
-            '          compute_hash_table_size(size, m_hashtable_occupancy),\n'
-            '          m_unused_element, m_unused_key, m_hasher, m_equal, m_map_allocator);\n'
-            '      auto deleter = created.get_deleter();\n'
-            '      m_map = std::shared_ptr<map_type>(created.release(), deleter);\n',
-        ),
-        # 'incomplete type "at::Tensor" is not allowed' in ATen/cuda/CUDAUtils.h: torch 2.14's header no longer
-        # brings the Tensor definition, and spmm.cu includes it before torch/extension.h.
-        SourcePatch(
-            'src/spmm.cu',
-            '#include <ATen/cuda/CUDAContext.h>\n',
-            '#include <torch/extension.h>\n#include <ATen/cuda/CUDAContext.h>\n',
-        ),
-        # 'namespace "thrust" has no member class "unary_function"': removed in CCCL 3; the base only added typedefs.
-        SourcePatch(
-            'src/coordinate_map_functors.cuh',
-            '\n    : public thrust::unary_function<uint32_t,\n                                    '
-            'thrust::pair<uint32_t, uint32_t>> {',
-            ' {',
-        ),
-    ),
-    'mmcv': (),
-}
-
-
-def apply_patches(package: str, source: Path) -> list[str]:
-    """Applies ``SOURCE_PATCHES[package]`` to the unpacked sdist ``source``; patches already applied are skipped.
-
-    Returns:
-        The files changed.
-
-    Raises:
-        ToolkitError: A patch matches neither the original nor the patched text (another release of the sdist).
-    """
-    changed = []
-    for patch in SOURCE_PATCHES[package]:
-        path = source / patch.path
-        text = path.read_text()
-        if patch.old in text and not (patch.old in patch.new and patch.new in text):
-            path.write_text(text.replace(patch.old, patch.new, patch.count))
-            changed.append(patch.path)
-        elif patch.new and patch.new not in text:
-            raise ToolkitError(f'{package} patch does not apply to {path}: {patch.old.strip()!r} not found')
-    return changed
 
 
 def parse_archs(spec: str) -> str:
@@ -368,15 +253,13 @@ def main(argv: list[str]) -> int:
             print(detect_gpu_archs())
         elif command == 'plan' and len(args) == 1:
             print(*plan(args[0]))
-        elif command == 'patch' and len(args) == 2 and args[0] in SOURCE_PATCHES:
-            print(*apply_patches(args[0], Path(args[1])), sep='\n')
         elif command == 'toolkit' and len(args) == 2:
             version, arch_list = plan(args[0])
             home = assemble_toolkit(version, Path(args[1]))
             check_archs(arch_list, home)
             print(home)
         else:
-            usage = 'archs SPEC | detect | plan ARCHS | toolkit ARCHS CACHE | patch {mmcv,minkowski} SRC'
+            usage = 'archs SPEC | detect | plan ARCHS | toolkit ARCHS CACHE'
             print(f'usage: {Path(__file__).name} {usage}', file=sys.stderr)
             return 2
     except ToolkitError as error:

@@ -18,7 +18,9 @@
 # CONVNEXT_WHEEL_CACHE/cuda<version>-arch<archs>/. A CUDA build compiles in
 # CONVNEXT_BUILD_DIR/cuda<version>-arch<archs>/ (default ~/.cache/convnext-build),
 # kept until its wheel exists: an interrupted build resumes where it stopped
-# when run again with the same environment.
+# when run again with the same environment. The steps that are more than one
+# command (installed-version checks, fetching sdists, source patches) are in
+# tools/install_steps.py.
 #
 # Usage: bash tools/install.sh [--cuda [ARCHS] | --cpu] [--no-minkowski] [--python PYTHON]
 set -euo pipefail
@@ -45,7 +47,7 @@ while [ $# -gt 0 ]; do
       [ "$TARGET" = cpu ] && usage_error "--cpu and --cuda exclude each other"
       TARGET=cuda CUDA_ARCHS=default
       if [ $# -gt 1 ] && [ "${2#-}" = "$2" ]; then CUDA_ARCHS=$2; shift; fi ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) usage_error "unknown option '$1' (expected --cuda [ARCHS], --cpu, --no-minkowski or --python PYTHON)" ;;
   esac
   shift
@@ -71,21 +73,12 @@ PIP=("$PY" -m pip --disable-pip-version-check)
 PINS=(-c "$ROOT/requirements/constraints.txt")  # the exact versions the test suite runs on
 mkdir -p "$CACHE"
 
+STEPS=("$PY" "$ROOT/tools/install_steps.py")
 installed() {  # installed DIST VERSION -> 0 when that exact version is present (CUDA: installed from $WHEELS)
   if [ "$TARGET" = cuda ]; then
-    "$PY" - "$1" "$2" "$WHEELS" <<'PYEOF'
-import importlib.metadata as m, json, pathlib, sys, urllib.parse
-name, version, folder = sys.argv[1:]
-try:
-    dist = m.distribution(name)
-except m.PackageNotFoundError:
-    sys.exit(1)
-url = json.loads(dist.read_text('direct_url.json') or '{}').get('url', '')
-origin = pathlib.Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)).parent
-sys.exit(0 if dist.version == version and origin == pathlib.Path(folder).resolve() else 1)
-PYEOF
+    "${STEPS[@]}" installed "$1" "$2" --from "$WHEELS"
   else
-    [ "$("$PY" -c "import importlib.metadata as m; print(m.version('$1'))" 2>/dev/null)" = "$2" ]
+    "${STEPS[@]}" installed "$1" "$2"
   fi
 }
 
@@ -105,28 +98,6 @@ build_env() {  # build_env CMD...: run CMD with the build tools first on the pat
   PYTHONPATH="$BUILD_TOOLS${PYTHONPATH:+:$PYTHONPATH}" PATH="$BUILD_TOOLS/bin:$PATH" \
     MAX_JOBS=${MAX_JOBS:-$(nproc)} env "${BUILD_ENV[@]}" "$@"
 }
-fetch_sdist() {  # fetch_sdist NAME VERSION DEST: the sdist from the index, sha256-checked
-  "$PY" - "$@" <<'PYEOF'
-import hashlib, os, re, sys, urllib.request
-name, version, dest = sys.argv[1:]
-index = os.environ.get('PIP_INDEX_URL', 'https://pypi.org/simple').rstrip('/')
-page = urllib.request.urlopen(f'{index}/{name.lower()}/', timeout=120).read().decode()
-for url in re.findall(r'href="([^"]+)"', page):
-    file_url, _, digest = url.partition('#sha256=')
-    filename = file_url.rsplit('/', 1)[-1]
-    if filename.lower() == f'{name}-{version}.tar.gz'.lower():
-        data = urllib.request.urlopen(file_url, timeout=600).read()
-        if digest and hashlib.sha256(data).hexdigest() != digest:
-            sys.exit(f'sha256 mismatch for {filename}')
-        with open(os.path.join(dest, filename), 'wb') as f:
-            f.write(data)
-        print(os.path.join(dest, filename))
-        break
-else:
-    sys.exit(f'no sdist {name}-{version}.tar.gz on {index}')
-PYEOF
-}
-
 step "torch and torchvision"
 "${PIP[@]}" install -q "${PINS[@]}" -r "$ROOT/requirements/runtime.txt"
 
@@ -162,22 +133,14 @@ cuda_toolkit() {  # CUDA_HOME for the build, its nvcc checked against the archs 
 SRC=""
 unpack() {  # unpack NAME VERSION: SRC = the unpacked sdist; a CUDA build's is persistent and reused (resumed)
   local parent
+  if [ "$TARGET" = cuda ]; then parent=$BUILD_ROOT/${WHEELS##*/}; else parent=$(mktemp -d); fi
+  SRC=$(build_env "${STEPS[@]}" unpack "$1" "$2" "$parent")
+}
+patch_source() {  # patch_source mmcv|minkowski: SOURCE_PATCHES of tools/install_steps.py, each naming its error
   if [ "$TARGET" = cuda ]; then
-    parent=$BUILD_ROOT/${WHEELS##*/}
-    mkdir -p "$parent"
+    "${STEPS[@]}" patch "$1" "$SRC" --cuda
   else
-    parent=$(mktemp -d)
-  fi
-  SRC=$(find "$parent" -maxdepth 1 -type d -iname "$1-$2")
-  if [ -z "$SRC" ]; then  # unpacked aside, then moved: an interrupted unpack is never resumed
-    local fresh
-    fresh=$(mktemp -d "$parent/.unpack.XXXXXX")
-    tar -xzf "$(fetch_sdist "$1" "$2" "$fresh")" -C "$fresh"
-    mv "$(find "$fresh" -maxdepth 1 -type d -iname "$1-$2")" "$parent/"
-    rm -rf "$fresh"
-    SRC=$(find "$parent" -maxdepth 1 -type d -iname "$1-$2")
-  else
-    echo "resuming the build in $SRC"
+    "${STEPS[@]}" patch "$1" "$SRC"
   fi
 }
 built() {  # built: the wheel is in the cache, the sources and objects can go
@@ -188,10 +151,7 @@ build_mmcv() {
   build_tools
   [ "$TARGET" = cuda ] && cuda_toolkit
   unpack mmcv "$MMCV_VERSION"
-  # torch 2.14's headers need C++20; mmcv hard-codes c++14/c++17.
-  sed -i -e 's/-std=c++14/-std=c++20/g' -e 's/-std=c++17/-std=c++20/g' "$SRC/setup.py"
-  # CUDA 13 / CCCL 3 fixes, each naming the error it fixes: SOURCE_PATCHES in tools/cuda_toolkit.py.
-  [ "$TARGET" = cuda ] && "$PY" "$ROOT/tools/cuda_toolkit.py" patch mmcv "$SRC"
+  patch_source mmcv
   (cd "$SRC" && MMCV_WITH_OPS=1 build_env "${PIP[@]}" wheel -q --no-build-isolation --no-deps -w "$WHEELS" .)
   built
 }
@@ -208,25 +168,7 @@ build_minkowski() {
   build_tools
   [ "$TARGET" = cuda ] && cuda_toolkit
   unpack MinkowskiEngine "$ME_VERSION"
-  # Python 3.10 removed the ABC aliases in `collections` (e.g. Sequence): import them from collections.abc.
-  "$PY" - "$SRC" <<'PYEOF'
-import collections.abc, pathlib, re, sys
-abcs = set(collections.abc.__all__)
-def split(match):
-    names = [name.strip() for name in match.group(1).split(',')]
-    moved = [n for n in names if n in abcs]
-    rest = [n for n in names if n not in abcs]
-    if not moved:
-        return match.group(0)
-    lines = [f'from collections.abc import {", ".join(moved)}']
-    return '\n'.join(lines + ([f'from collections import {", ".join(rest)}'] if rest else []))
-for path in pathlib.Path(sys.argv[1]).rglob('*.py'):
-    text = path.read_text()
-    fixed = re.sub(r'^from collections import ([\w, ]+)$', split, text, flags=re.M)
-    if fixed != text:
-        path.write_text(fixed)
-PYEOF
-  [ "$TARGET" = cuda ] && "$PY" "$ROOT/tools/cuda_toolkit.py" patch minkowski "$SRC"
+  patch_source minkowski
   (cd "$SRC" && build_env "$PY" setup.py -q bdist_wheel "$ME_TARGET" --blas=openblas && cp dist/*.whl "$WHEELS"/)
   built
 }

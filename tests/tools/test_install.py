@@ -160,18 +160,3 @@ def test_toolkit_home_layout(toolkit: ModuleType, tmp_path: Path) -> None:
     assert {p.name for p in (home / 'include').iterdir()} == {'cuda_runtime.h', 'crt', 'cccl', 'thrust', 'cub'}
     assert (home / 'lib64' / 'libcudart.so').resolve() == (runtime / 'lib' / 'libcudart.so.13').resolve()
     assert (home / 'bin').resolve() == compiler / 'bin' and (home / 'nvvm').resolve() == compiler / 'nvvm'
-
-
-def test_source_patches_apply_once_and_refuse_other_sources(toolkit: ModuleType, tmp_path: Path) -> None:
-    patches = toolkit.SOURCE_PATCHES['minkowski']
-    for patch in patches:
-        path = tmp_path / patch.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text((path.read_text() if path.exists() else '// head\n') + patch.old + '// tail\n')
-    first = {path: (tmp_path / path).read_text() for path in toolkit.apply_patches('minkowski', tmp_path)}
-    assert set(first) == {patch.path for patch in patches}
-    assert toolkit.apply_patches('minkowski', tmp_path) == []  # a second run changes nothing
-    assert all((tmp_path / path).read_text() == text for path, text in first.items())
-    (tmp_path / patches[0].path).write_text('// another release\n')
-    with pytest.raises(toolkit.ToolkitError, match='patch does not apply'):
-        toolkit.apply_patches('minkowski', tmp_path)
