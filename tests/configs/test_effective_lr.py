@@ -20,10 +20,10 @@ segmentation configs) and the official no-weight-decay rules.
 import math
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 from typing import NamedTuple
 
 import mmengine.config.utils
@@ -328,12 +328,18 @@ RECIPES: dict[str, Recipe] = {
     'upernet_convnextv2_t_160k_ade20k_512.py': _seg(V2_SEG, 6),
     **{f'upernet_convnextv2_{s}_160k_ade20k_512.py': _seg(V2_SEG, 12) for s in 'blh'},
     'upernet_convnextv2_h_in22k_160k_ade20k_640.py': _seg(V2_SEG, 12),
-    # Not a paper recipe: the CPU demo trains from scratch without layer decay (its header).
+}
+DEMO_RECIPES: dict[str, Recipe] = {
+    # Not a paper recipe: the CPU demo trains from scratch without layer decay (its leaf's header).
     'upernet_convnextv2_a_demo.py': Recipe(
-        'the demo header', 2e-3, 4, 0.05, Poly(400, 60, 1e-3), Decay(1.0, 'stage_wise', 6)
+        'the segmentation demo', 2e-3, 4, 0.05, Poly(400, 60, 1e-3), Decay(1.0, 'stage_wise', 6)
     ),
 }
-CONFIG_NAMES = sorted(RECIPES)
+"""The leaves that ``tools/demo.py`` writes into its work dir (:func:`_write_demo_configs`), by file name."""
+ALL_RECIPES = {**RECIPES, **DEMO_RECIPES}
+CONFIG_NAMES = sorted(ALL_RECIPES)
+DEMO_CONFIGS: dict[str, Path] = {}
+"""File name -> path of the leaves written by the demos for this module."""
 
 TRAINING_PREFIXES = ('convnext', 'fcmae_', 'mask_rcnn_', 'cascade_mask_rcnn_', 'upernet_')
 
@@ -341,6 +347,15 @@ TRAINING_PREFIXES = ('convnext', 'fcmae_', 'mask_rcnn_', 'cascade_mask_rcnn_', '
 def test_every_training_config_has_a_recipe() -> None:
     found = {path.name for path in CONFIG_DIR.glob('*.py') if path.name.startswith(TRAINING_PREFIXES)}
     assert found == set(RECIPES)
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _write_demo_configs(load_tool: Callable[[str], ModuleType], tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Writes the segmentation demo's leaf with its default options, as ``tools/demo.py segmentation`` does."""
+    demo = load_tool('tools/demos/segmentation.py')
+    folder = tmp_path_factory.mktemp('segmentation_demo')
+    config = demo.write_config(demo.parse_args([]), folder / 'data', folder)
+    DEMO_CONFIGS[config.name] = config
 
 
 # --------------------------------------------------------------------------- building as the Runner does
@@ -453,8 +468,8 @@ def _run_schedule(schedulers: list, points: dict[str, int], epoch_length: int, w
 
 @cache
 def load(name: str) -> Config:
-    """A config as written, parsed once per session."""
-    return Config.fromfile(CONFIG_DIR / name)
+    """A config as written (in ``configs/``, or a demo's leaf), parsed once per session."""
+    return Config.fromfile(DEMO_CONFIGS.get(name, CONFIG_DIR / name))
 
 
 @cache
@@ -469,7 +484,7 @@ def built(name: str) -> Built:
     ndims = {param_name: param.ndim for param_name, param in model.named_parameters()}
     groups = {names[id(p)]: group for group in optim_wrapper.optimizer.param_groups for p in group['params']}
     params = _representatives(set(groups), depths, type(model).__name__)
-    schedule = RECIPES[name].schedule
+    schedule = ALL_RECIPES[name].schedule
     epoch_length = ITERS_PER_EPOCH.get(getattr(schedule, 'data', None), 1)
     watched = _watched_groups([groups[param] for param in params.values()])
     schedulers = _build_schedulers(cfg, OptimWrapper(SGD(watched)), epoch_length)
@@ -494,14 +509,14 @@ def _layer_scale(recipe: Recipe, name: str, depths: tuple[int, ...]) -> float:
 @pytest.mark.parametrize('name', CONFIG_NAMES)
 def test_recipe_batch(name: str) -> None:
     """The recipe's total batch is ``auto_scale_lr.base_batch_size`` and the per-GPU batch divides it."""
-    cfg, recipe = built(name).cfg, RECIPES[name]
+    cfg, recipe = built(name).cfg, ALL_RECIPES[name]
     assert cfg.auto_scale_lr.base_batch_size == recipe.batch, recipe.source
     assert recipe.batch % cfg.train_dataloader.batch_size == 0
 
 
 @pytest.mark.parametrize('name', CONFIG_NAMES)
 def test_weight_decay_per_group(name: str) -> None:
-    result, recipe = built(name), RECIPES[name]
+    result, recipe = built(name), ALL_RECIPES[name]
     wrong = {}
     for label, param in result.params.items():
         group = result.groups[param]
@@ -515,7 +530,7 @@ def test_weight_decay_per_group(name: str) -> None:
 @pytest.mark.parametrize('name', CONFIG_NAMES)
 def test_lr_of_representative_groups(name: str) -> None:
     """lr of stem, middle block, last block and head at the first, end-of-warm-up, middle and last iteration."""
-    result, recipe = built(name), RECIPES[name]
+    result, recipe = built(name), ALL_RECIPES[name]
     assert {'stem', 'middle block', 'last block', 'head'} <= set(result.params)
     wrong = []
     for point, step in recipe.schedule.iterations().items():

@@ -21,8 +21,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / 'tools' / 'demos'))
 from synthetic_coco import CLASSES, SyntheticCocoSpec, make_synthetic_coco  # noqa: E402
 
+sys.path.insert(0, str(ROOT / 'tools'))  # the demos package, as tools/demo.py imports it
+from demos import segmentation as segmentation_demo  # noqa: E402
+
 CLASSIFIER_CONFIG = ROOT / 'configs' / 'convnextv2_a_fcmae-ft_in1k.py'
-SEGMENTOR_CONFIG = ROOT / 'configs' / 'upernet_convnextv2_a_demo.py'
 CASCADE_CONFIG = ROOT / 'configs' / 'cascade_mask_rcnn_convnextv2_b_3x.py'
 SLIM = 32
 """FPN, RoI and head width of the slimmed Cascade Mask R-CNN."""
@@ -70,8 +72,9 @@ def classifier_checkpoint(folder: Path) -> tuple[Path, Path]:
 
 
 def segmentor_checkpoint(folder: Path) -> tuple[Path, Path]:
-    """The UperNet V2-Atto demo config (five classes, whole-image test at 128x128), random weights."""
-    cfg = Config.fromfile(str(SEGMENTOR_CONFIG))
+    """The segmentation demo's UperNet V2-Atto leaf (five classes, whole-image test at 128x128), random weights."""
+    config = segmentation_demo.write_config(segmentation_demo.parse_args([]), folder / 'data', folder)
+    cfg = Config.fromfile(str(config))
     return save_random_checkpoint(cfg, folder, tuple(cfg.classes))
 
 
@@ -125,8 +128,7 @@ def train_detector(work_dir: Path, load_tool) -> dict[str, Path]:
     make_synthetic_coco(
         data_root, SyntheticCocoSpec(num_train=DETECTOR_IMAGES, num_val=4, image_size=DETECTOR_IMAGE_SIZE)
     )
-    config = work_dir / demo.DEMO_CONFIG_NAME
-    demo.demo_config(args, data_root).dump(str(config))
+    config = demo.write_config(args, data_root, work_dir)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

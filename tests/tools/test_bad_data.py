@@ -87,7 +87,7 @@ log_level = 'WARNING'
 """
 
 SEG_CONFIG = """
-_base_ = ['{root}/configs/upernet_convnextv2_a_demo.py']
+_base_ = ['{demo_config}']
 train_dataloader = dict(batch_size=2, dataset=dict(data_root='{data_root}'))
 val_dataloader = dict(dataset=dict(data_root='{data_root}'))
 test_dataloader = dict(dataset=dict(data_root='{data_root}'))
@@ -247,14 +247,23 @@ def ade_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope='module')
-def seg_checkpoint(ade_source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def seg_demo_config(load_tool: Callable[[str], ModuleType], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The segmentation demo's leaf (UperNet V2-Atto, five classes), as ``tools/demo.py segmentation`` writes it."""
+    demo = load_tool('tools/demos/segmentation.py')
+    folder = tmp_path_factory.mktemp('seg_demo_config')
+    return demo.write_config(demo.parse_args([]), folder / 'data', folder)
+
+
+@pytest.fixture(scope='module')
+def seg_checkpoint(ade_source: Path, seg_demo_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp('seg_checkpoint')
-    return save_checkpoint(seg_config(folder, ade_source), folder / 'seg.pth')
+    return save_checkpoint(seg_config(folder, ade_source, seg_demo_config), folder / 'seg.pth')
 
 
-def seg_config(folder: Path, data_root: Path) -> Path:
+def seg_config(folder: Path, data_root: Path, demo_config: Path) -> Path:
+    """:data:`SEG_CONFIG` over ``demo_config``: two iterations of batch 2 on ``data_root``."""
     config = folder / 'seg.py'
-    config.write_text(SEG_CONFIG.format(root=ROOT, data_root=data_root))
+    config.write_text(SEG_CONFIG.format(demo_config=demo_config, data_root=data_root))
     return config
 
 
@@ -267,7 +276,12 @@ def put_label(label_map: Path, value: int) -> None:
 
 @pytest.mark.parametrize('tool_name', ['train', 'test'])
 def test_segmentation_label_outside_the_classes_is_named(
-    request: pytest.FixtureRequest, ade_source: Path, seg_checkpoint: Path, tmp_path: Path, tool_name: str
+    request: pytest.FixtureRequest,
+    ade_source: Path,
+    seg_demo_config: Path,
+    seg_checkpoint: Path,
+    tmp_path: Path,
+    tool_name: str,
 ) -> None:
     """Train: ``IndexError: Target 39 is out of bounds`` without the check; test: a silently wrong mIoU."""
     data_root = Path(shutil.copytree(ade_source, tmp_path / 'ade'))
@@ -277,7 +291,8 @@ def test_segmentation_label_outside_the_classes_is_named(
     tool = request.getfixturevalue('train' if tool_name == 'train' else 'test_tool')
     options = ['--out', str(tmp_path / 'preds.pkl')] if tool_name == 'test' else []
     checkpoint = seg_checkpoint if tool_name == 'test' else None
-    line = error_line(*run_tool(tool, seg_config(tmp_path, data_root), tmp_path / 'work', checkpoint, *options))
+    config = seg_config(tmp_path, data_root, seg_demo_config)
+    line = error_line(*run_tool(tool, config, tmp_path / 'work', checkpoint, *options))
     assert line == (
         f'error: {label_map}: label {BAD_LABEL} in the file ({BAD_LABEL - 1} after reduce_zero_label) is not a class: '
         f'num_classes is {ADE_CLASSES} (labels 0-{ADE_CLASSES - 1}) and ignore_index 255; fix the label map, or the '
@@ -286,11 +301,13 @@ def test_segmentation_label_outside_the_classes_is_named(
     assert not (tmp_path / 'preds.pkl').exists()  # nothing written half
 
 
-def test_segmentation_set_without_images_is_named(train: ModuleType, ade_source: Path, tmp_path: Path) -> None:
+def test_segmentation_set_without_images_is_named(
+    train: ModuleType, ade_source: Path, seg_demo_config: Path, tmp_path: Path
+) -> None:
     data_root = Path(shutil.copytree(ade_source, tmp_path / 'ade'))
     for image in (data_root / 'images' / 'training').glob('*.jpg'):
         image.rename(image.with_suffix('.jpeg'))
-    line = error_line(*run_tool(train, seg_config(tmp_path, data_root), tmp_path / 'work'))
+    line = error_line(*run_tool(train, seg_config(tmp_path, data_root, seg_demo_config), tmp_path / 'work'))
     assert line == (
         f"error: train_dataloader.dataset: BaseSegDataset found 0 '*.jpg' images in {data_root / 'images/training'}"
     )

@@ -54,16 +54,57 @@ def test_logs_are_read_as_mmengine_writes_them(common: ModuleType, tmp_path: Pat
     assert common.last_checkpoint(tmp_path / 'train') == tmp_path / 'train' / 'iter_2.pth'
 
 
+def test_leaf_inherits_its_base_and_overrides_it(common: ModuleType, tmp_path: Path) -> None:
+    base = tmp_path / 'base.py'
+    base.write_text(
+        "model = dict(type='Net', depth=4, head=dict(channels=8, loss=dict(type='CE')))\n"
+        "pipeline = [dict(type='Load'), dict(type='Resize', scale=(224, 224))]\n"
+        "loader = dict(batch_size=64, dataset=dict(type='ImageNet', split='train', pipeline=pipeline))\n"
+    )
+    overrides = {
+        'model': dict(head=dict(channels=2)),
+        'pipeline': [dict(type='Load'), dict(type='Resize', scale=(32, 32))],
+        'loader': dict(dataset=dict(_delete_=True, type='Folder', data_root=tmp_path, pipeline=common.Ref('pipeline'))),
+        'classes': ('a',),
+        'palette': {'a': [1, 2, 3]},
+        'lr': 1e-3,
+        'amp': False,
+        'init': None,
+    }
+    path = common.write_leaf(base, overrides, tmp_path / 'leaf.py', 'A leaf for the test.\nSecond line.')
+    text = path.read_text()
+    assert text.startswith(f"# A leaf for the test.\n# Second line.\n\n_base_ = ['{base}']\n")
+    assert 'pipeline=pipeline' in text
+    cfg = Config.fromfile(str(path))
+    assert cfg.model.to_dict() == {'type': 'Net', 'depth': 4, 'head': {'channels': 2, 'loss': {'type': 'CE'}}}
+    assert cfg.loader.batch_size == 64 and 'split' not in cfg.loader.dataset
+    assert cfg.loader.dataset.data_root == str(tmp_path) and cfg.loader.dataset.pipeline[1].scale == (32, 32)
+    assert cfg.classes == ('a',) and cfg.palette == {'a': [1, 2, 3]}
+    assert cfg.lr == 1e-3 and cfg.amp is False and cfg.init is None
+    with pytest.raises(TypeError, match="got <class 'set'>"):
+        common.write_leaf(base, {'classes': {'a'}}, tmp_path / 'bad.py', 'Bad.')
+
+
 def test_fcmae_demo_writes_configs_that_build(load_tool: Callable[[str], ModuleType], tmp_path: Path) -> None:
     demo = load_tool('tools/demos/fcmae.py')
     args = demo.parse_args(['--work-dir', str(tmp_path)])
-    text = demo.PRETRAIN_CONFIG.format(
-        decoder_dim=args.decoder_dim, mean=demo.IMAGENET_MEAN, std=demo.IMAGENET_STD, size=args.image_size,
-        batch=args.batch_size, data_root=tmp_path, lr=args.pretrain_lr, warmup=1, iters=args.pretrain_iters,
-    )  # fmt: skip
-    path = demo.write_config(text, tmp_path / 'fcmae_pretrain.py')
+    overrides = demo.pretrain_overrides(args, tmp_path)
+    path = demo.common.write_leaf(demo.PRETRAIN_CONFIG, overrides, tmp_path / 'fcmae_pretrain.py', 'Pretraining.')
     cfg = Config.fromfile(str(path))
     assert cfg.model.type == 'convnext.FCMAE' and cfg.log_processor.window_size == 1
+    assert cfg.model.backbone.arch == 'atto' and cfg.model.decoder_embed_dim == args.decoder_dim
+    assert cfg.train_dataloader.dataset.to_dict() == dict(
+        type='CustomDataset', data_root=str(tmp_path), pipeline=cfg.train_pipeline, with_label=False
+    )
+    assert cfg.train_cfg.to_dict() == dict(type='IterBasedTrainLoop', max_iters=args.pretrain_iters)
+    overrides = demo.finetune_overrides(args, tmp_path / 'backbone.pth', tmp_path / 'train', tmp_path / 'val')
+    path = demo.common.write_leaf(demo.FINETUNE_CONFIG, overrides, tmp_path / 'finetune.py', 'Fine-tuning.')
+    cfg = Config.fromfile(str(path))
+    assert cfg.model.type == 'ImageClassifier' and cfg.model.head.num_classes == args.num_classes
+    assert cfg.model.backbone.init_cfg.checkpoint == str(tmp_path / 'backbone.pth')
+    assert cfg.test_evaluator.topk == (1,) and cfg.custom_hooks == []
+    assert cfg.test_dataloader.dataset.data_root == str(tmp_path / 'val')
+    assert cfg.optim_wrapper.constructor == 'convnext.LayerDecayOptimWrapperConstructor'
     with pytest.raises(SystemExit):
         demo.parse_args(['--num-vis', '0'])
 

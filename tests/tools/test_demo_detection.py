@@ -9,6 +9,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
@@ -58,7 +59,10 @@ def test_synthetic_coco_rejects_bad_sizes(synthetic_coco: ModuleType) -> None:
 
 def test_demo_config_adapts_the_real_atto_config(demo: ModuleType, tmp_path: Path) -> None:
     args = demo.parse_args(['--iters', '10', '--image-size', '96'])
-    cfg = demo.demo_config(args, tmp_path)
+    path = demo.write_config(args, tmp_path, tmp_path)
+    assert path == tmp_path / 'mask_rcnn_convnextv2_a_demo.py'
+    assert f"_base_ = ['{ROOT / 'configs' / 'mask_rcnn_convnextv2_a_lsj_3x.py'}']" in path.read_text()
+    cfg = Config.fromfile(str(path))
     assert cfg.model.backbone.type == 'convnext.ConvNeXtV2' and cfg.model.backbone.arch == 'atto'
     assert cfg.model.backbone.init_cfg is None
     num_classes = len(demo.CLASSES)
@@ -67,6 +71,7 @@ def test_demo_config_adapts_the_real_atto_config(demo: ModuleType, tmp_path: Pat
     assert cfg.optim_wrapper.constructor == 'convnext.LayerDecayOptimWrapperConstructor'
     assert cfg.train_cfg.max_iters == 10 and cfg.param_scheduler[1].milestones == [7, 9]
     assert cfg.train_dataloader.dataset.data_root == str(tmp_path)
+    assert cfg.test_dataloader.dataset.pipeline == cfg.test_pipeline  # the leaf's own names, resolved
     assert cfg.val_evaluator.metric == ['bbox', 'segm']
     init_default_scope('mmdet')
     model = MODELS.build(cfg.model)

@@ -10,6 +10,8 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from mmengine.config import Config
+from mmengine.registry import MODELS, DefaultScope
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +53,27 @@ def test_generated_dataset_is_seeded(synthetic_ade: ModuleType) -> None:
 def test_generated_dataset_rejects_bad_sizes(synthetic_ade: ModuleType, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match='num_val must be >= 1, got 0'):
         synthetic_ade.generate_dataset(tmp_path, num_train=1, num_val=0)
+
+
+def test_demo_leaf_inherits_the_real_upernet_config(load_tool: Callable[[str], ModuleType], tmp_path: Path) -> None:
+    demo = load_tool('tools/demos/segmentation.py')
+    path = demo.write_config(demo.parse_args(['--iters', '50', '--image-size', '64']), tmp_path / 'data', tmp_path)
+    assert path == tmp_path / 'upernet_convnextv2_a_demo.py'
+    assert f"_base_ = ['{ROOT / 'configs' / 'upernet_convnextv2_t_160k_ade20k_512.py'}']" in path.read_text()
+    cfg = Config.fromfile(str(path))
+    assert cfg.model.backbone.arch == 'atto' and cfg.model.backbone.init_cfg is None
+    assert cfg.model.decode_head.num_classes == len(cfg.classes) == 5 == cfg.model.auxiliary_head.num_classes
+    assert cfg.model.test_cfg.to_dict() == {'mode': 'whole'}
+    assert cfg.train_cfg.max_iters == 50 and [s.end for s in cfg.param_scheduler] == [7, 50]
+    assert (
+        cfg.test_pipeline[1].scale == (64, 64) and cfg.train_pipeline[3].crop_size == cfg.model.data_preprocessor.size
+    )
+    dataset = cfg.test_dataloader.dataset
+    assert dataset.type == 'BaseSegDataset' and dataset.data_root == str(tmp_path / 'data')
+    assert dataset.metainfo.palette == cfg.palette and len(cfg.palette) == len(cfg.classes)
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        model = MODELS.build(cfg.model)
+    assert model.decode_head.channels == demo.DECODE_CHANNELS
 
 
 def test_demo_rejects_bad_options(load_tool: Callable[[str], ModuleType], capsys: pytest.CaptureFixture) -> None:

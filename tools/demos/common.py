@@ -1,14 +1,17 @@
 """The steps every demo shares: run the tools as a user would, read what they logged, draw the picture.
 
-A demo writes its data and config into its work dir, then :func:`train_and_test`
-runs ``tools/train.py`` and ``tools/test.py --show-dir`` in fresh interpreters
+A demo writes its data into its work dir, and its config as a small leaf
+(:func:`write_leaf`) that inherits one of our real configs from ``configs/``
+and overrides only what the demo must change: the data, the image size, the
+schedule length, the model width. Then :func:`train_and_test` runs
+``tools/train.py`` and ``tools/test.py --show-dir`` in fresh interpreters
 (mmengine keeps loggers and visualizers as named process-wide instances, so
 one Runner per process, as on the command line). The metrics come from the
 JSON log that the test run wrote, the picture from the drawings that the
 host's visualization hook saved under ``--show-dir``. The layout::
 
     WORK_DIR/data/             generated data
-    WORK_DIR/<name>.py         the config that was run
+    WORK_DIR/<name>.py         the config that was run (a leaf of a config in configs/)
     WORK_DIR/train/            tools/train.py --work-dir (logs, checkpoints)
     WORK_DIR/test/vis/         tools/test.py --show-dir (one drawing per image)
     WORK_DIR/predictions.png   the first drawings, tiled
@@ -22,11 +25,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from mmengine.config import Config
 from PIL import Image
+from yapf.yapflib.yapf_api import FormatCode
 
 ROOT = Path(__file__).resolve().parents[2]
 """Repository root: the tools run from here, as in the README."""
@@ -41,6 +45,9 @@ LAST_CHECKPOINT = 'last_checkpoint'
 
 NON_METRIC_KEYS = ('data_time', 'time', 'step')
 """Keys of mmengine's test log records that are not metrics."""
+
+LEAF_STYLE = {'based_on_style': 'pep8', 'column_limit': 120}
+"""yapf style of the written leaves: the repository's line length."""
 
 DEFAULT_THREADS = 1
 """Torch threads per tool process: one is by far the fastest on a busy 2-core machine."""
@@ -62,11 +69,59 @@ def check_positive(parser: argparse.ArgumentParser, args: argparse.Namespace, na
             parser.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
 
 
-def write_config(cfg: Config, path: Path) -> Path:
-    """Writes the complete config the demo runs (``python tools/train.py PATH`` repeats the run)."""
+@dataclass(frozen=True)
+class Ref:
+    """A name set earlier in the same leaf, written bare.
+
+    ``dict(pipeline=Ref('train_pipeline'))`` is written ``dict(pipeline=train_pipeline)``.
+    """
+
+    name: str
+
+
+def write_leaf(base: Path, overrides: dict, path: Path, header: str) -> Path:
+    """Writes a leaf config that inherits ``base`` and sets ``overrides`` (``python tools/train.py PATH`` runs it).
+
+    mmengine merges the leaf into its base as it merges any ``_base_``: dicts
+    key by key, lists and other values replaced; a dict holding
+    ``_delete_=True`` replaces the base's dict instead of merging into it.
+
+    Args:
+        base: The config the leaf inherits, e.g. ``configs/mask_rcnn_convnextv2_a_lsj_3x.py``.
+        overrides: Top-level config names -> values (dicts, lists, tuples, strings, numbers, ``None``, paths,
+            :class:`Ref` to a name set before it), written in this order.
+        path: Where to write the leaf.
+        header: What the leaf is, one comment line per line of text.
+
+    Returns:
+        ``path``.
+    """
+    lines = [f'# {line}'.rstrip() for line in header.splitlines()]
+    lines += ['', f'_base_ = [{str(base)!r}]']
+    lines += [f'{name} = {render_value(value)}' for name, value in overrides.items()]
+    text, _ = FormatCode('\n'.join(lines) + '\n', style_config=LEAF_STYLE)
     path.parent.mkdir(parents=True, exist_ok=True)
-    cfg.dump(str(path))
+    path.write_text(text)
     return path
+
+
+def render_value(value: object) -> str:
+    """``value`` as Python source, dicts with identifier keys written ``dict(key=value)`` as configs write them."""
+    if isinstance(value, dict):
+        if all(isinstance(key, str) and key.isidentifier() for key in value):
+            return f'dict({", ".join(f"{key}={render_value(item)}" for key, item in value.items())})'
+        return f'{{{", ".join(f"{render_value(key)}: {render_value(item)}" for key, item in value.items())}}}'
+    if isinstance(value, list):
+        return f'[{", ".join(map(render_value, value))}]'
+    if isinstance(value, tuple):
+        return f'({", ".join(map(render_value, value))}{"," if len(value) == 1 else ""})'
+    if isinstance(value, Ref):
+        return value.name
+    if isinstance(value, Path):
+        return repr(str(value))
+    if value is None or isinstance(value, str | bool | int | float):
+        return repr(value)
+    raise TypeError(f'a config value must be a dict, list, tuple, str, number, None, Path or Ref; got {type(value)}')
 
 
 def run_tool(script: str, argv: Sequence[str], threads: int) -> None:

@@ -1,10 +1,11 @@
 """Detection demo: Mask R-CNN with ConvNeXt-V2-Atto learns synthetic shapes on the CPU.
 
 ``python tools/demo.py detection`` generates a small COCO-format
-instance-segmentation dataset (:mod:`.synthetic_coco`), adapts the real config
-``configs/mask_rcnn_convnextv2_a_lsj_3x.py`` to it (random init, small images,
-a short iteration schedule, slimmer FPN and RoI heads) and writes it to the
-work dir, trains with ``tools/train.py``, evaluates COCO bbox and segm mAP with
+instance-segmentation dataset (:mod:`.synthetic_coco`), writes into the work
+dir a leaf config that inherits the real ``configs/mask_rcnn_convnextv2_a_lsj_3x.py``
+and overrides the data, the image size, the schedule length (iterations) and
+the widths (random init, slimmer FPN and RoI heads) (:func:`.common.write_leaf`),
+trains with ``tools/train.py``, evaluates COCO bbox and segm mAP with
 ``tools/test.py`` (mmdet's ``CocoMetric``, pycocotools) whose ``--show-dir``
 draws ground truth and predictions (mmdet's ``DetVisualizationHook``), and
 tiles the first drawings into ``predictions.png`` (layout: :mod:`.common`).
@@ -14,16 +15,18 @@ import argparse
 import time
 from pathlib import Path
 
-from mmengine.config import Config
-
 from . import common
 from .synthetic_coco import CLASSES, SyntheticCocoSpec, make_synthetic_coco
 
 BASE_CONFIG = common.ROOT / 'configs' / 'mask_rcnn_convnextv2_a_lsj_3x.py'
-"""The real config the demo adapts."""
+"""The real config the demo's leaf inherits."""
 
-DEMO_CONFIG_NAME = 'mask_rcnn_convnextv2_a_demo.py'
-"""File name of the adapted config written into the work dir."""
+CONFIG_NAME = 'mask_rcnn_convnextv2_a_demo.py'
+"""File name of the leaf config written into the work dir."""
+
+HEADER = """Detection demo (tools/demo.py detection): Mask R-CNN, ConvNeXt V2-Atto from random init, synthetic COCO.
+The real V2-Atto config with the demo's data, image size, iteration schedule, slimmer FPN and RoI heads,
+AdamW without layer decay (decay_rate 1: nothing pretrained to preserve)."""
 
 FPN_CHANNELS = 64
 """FPN and RoI-feature width of the demo (256 in the real config)."""
@@ -70,46 +73,53 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def demo_config(args: argparse.Namespace, data_root: Path) -> Config:
-    """The real V2-Atto config adapted to the synthetic data and a CPU budget.
+def write_config(args: argparse.Namespace, data_root: Path, folder: Path) -> Path:
+    """Writes the demo's leaf of :data:`BASE_CONFIG` into ``folder``; returns its path."""
+    return common.write_leaf(BASE_CONFIG, overrides(args, data_root), folder / CONFIG_NAME, HEADER)
+
+
+def overrides(args: argparse.Namespace, data_root: Path) -> dict:
+    """What the leaf changes in the real V2-Atto config: data, image size, schedule length, widths.
 
     Args:
         args: The demo's options.
         data_root: Root of :func:`make_synthetic_coco`'s output.
     """
-    cfg = Config.fromfile(str(BASE_CONFIG))
     size = (args.image_size, args.image_size)
-    cfg.merge_from_dict(
-        {
-            'model': _model_overrides(size),
-            'train_pipeline': _train_pipeline(size),
-            'test_pipeline': _test_pipeline(size),
-            'optim_wrapper': {
-                'paramwise_cfg': {'decay_rate': 1.0},  # random init: nothing to preserve
-                'optimizer': {'lr': args.lr},
-            },
-            'default_hooks': {
-                'logger': {'interval': max(1, args.iters // 20)},
-                'checkpoint': {'by_epoch': False, 'interval': args.iters, 'max_keep_ckpts': 1},
-                'visualization': {'score_thr': SCORE_THRESHOLD},
-            },
-            'log_processor': {'by_epoch': False},
-            'randomness': {'seed': args.seed},
-        }
-    )
-    cfg.train_cfg = dict(
-        type='IterBasedTrainLoop', max_iters=args.iters, val_interval=args.iters, val_begin=args.iters + 1
-    )
-    cfg.param_scheduler = _schedule(args.iters)
-    cfg.train_dataloader = _dataloader(cfg.train_dataloader, data_root, 'train', cfg.train_pipeline, args.batch_size)
-    for split in ('val', 'test'):
-        loader = _dataloader(cfg[f'{split}_dataloader'], data_root, 'val', cfg.test_pipeline, 1)
-        cfg[f'{split}_dataloader'] = loader
-        cfg[f'{split}_evaluator'] = dict(
-            type='CocoMetric', ann_file=str(data_root / 'annotations' / 'instances_val.json'), metric=['bbox', 'segm']
-        )
-    cfg.auto_scale_lr = dict(enable=False, base_batch_size=args.batch_size)
-    return cfg
+    evaluator = dict(
+        _delete_=True, type='CocoMetric', ann_file=str(data_root / 'annotations' / 'instances_val.json'),
+        metric=['bbox', 'segm'],
+    )  # fmt: skip
+    return {
+        'model': _model_overrides(size),
+        'train_pipeline': _train_pipeline(size),
+        'test_pipeline': _test_pipeline(size),
+        'train_dataloader': _dataloader(data_root, 'train', 'train_pipeline', args.batch_size),
+        'val_dataloader': _dataloader(data_root, 'val', 'test_pipeline', 1),
+        'test_dataloader': common.Ref('val_dataloader'),
+        'val_evaluator': evaluator,
+        'test_evaluator': common.Ref('val_evaluator'),
+        'optim_wrapper': {
+            'paramwise_cfg': {'decay_rate': 1.0},  # random init: nothing to preserve
+            'optimizer': {'lr': args.lr},
+        },
+        'param_scheduler': _schedule(args.iters),
+        'train_cfg': dict(
+            _delete_=True,
+            type='IterBasedTrainLoop',
+            max_iters=args.iters,
+            val_interval=args.iters,
+            val_begin=args.iters + 1,
+        ),  # fmt: skip
+        'auto_scale_lr': dict(enable=False, base_batch_size=args.batch_size),
+        'default_hooks': {
+            'logger': {'interval': max(1, args.iters // 20)},
+            'checkpoint': {'by_epoch': False, 'interval': args.iters, 'max_keep_ckpts': 1},
+            'visualization': {'score_thr': SCORE_THRESHOLD},
+        },
+        'log_processor': {'by_epoch': False},
+        'randomness': {'seed': args.seed},
+    }
 
 
 def _model_overrides(size: tuple[int, int]) -> dict:
@@ -168,18 +178,23 @@ def _schedule(iters: int) -> list[dict]:
     ]
 
 
-def _dataloader(base: dict, data_root: Path, split: str, pipeline: list[dict], batch_size: int) -> dict:
-    """A single-process dataloader over one split of the synthetic data."""
-    loader = dict(base, batch_size=batch_size, num_workers=0, persistent_workers=False)
-    loader['dataset'] = dict(
-        base['dataset'],
+def _dataloader(data_root: Path, split: str, pipeline: str, batch_size: int) -> dict:
+    """A single-process dataloader over one split of the synthetic data (merged into the config's loader).
+
+    Args:
+        data_root: Root of :func:`make_synthetic_coco`'s output.
+        split: ``'train'`` or ``'val'``.
+        pipeline: Name of the leaf's pipeline, e.g. ``'train_pipeline'``.
+        batch_size: Images per iteration.
+    """
+    dataset = dict(
         data_root=str(data_root),
         ann_file=f'annotations/instances_{split}.json',
         data_prefix=dict(img=f'{split}/'),
         metainfo=dict(classes=CLASSES),
-        pipeline=pipeline,
+        pipeline=common.Ref(pipeline),
     )
-    return loader
+    return dict(batch_size=batch_size, num_workers=0, persistent_workers=False, dataset=dataset)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         num_train=args.num_images, num_val=max(1, args.num_images // 4), image_size=args.image_size, seed=args.seed
     )
     make_synthetic_coco(work_dir / 'data', spec)
-    config = common.write_config(demo_config(args, work_dir / 'data'), work_dir / DEMO_CONFIG_NAME)
+    config = write_config(args, work_dir / 'data', work_dir)
     print(f'[demo] data: {spec.num_train} train / {spec.num_val} val images in {work_dir / "data"}; config: {config}')
 
     results, path = common.train_test_report(

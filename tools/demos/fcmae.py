@@ -4,14 +4,17 @@
 
 1. writes an unlabelled image folder (random coloured shapes on smooth
    gradients, so masked patches are predictable from their neighbours) and
-   ``fcmae_pretrain.py``, and pretrains ``convnext.FCMAE`` (V2-Atto encoder, 60%
-   of 32-pixel patches removed) with ``tools/train.py``; prints the first and
-   last losses (means over a few iterations of the training log);
+   ``fcmae_pretrain.py``, a leaf of the real ``configs/fcmae_convnextv2_a_800e_in1k.py``
+   (:func:`.common.write_leaf`) with the demo's data, image size, iteration
+   schedule and decoder width, and pretrains ``convnext.FCMAE`` (V2-Atto
+   encoder, 60% of 32-pixel patches removed) with ``tools/train.py``; prints
+   the first and last losses (means over a few iterations of the training log);
 2. converts the checkpoint with ``tools/model_converters/fcmae_to_backbone.py``;
 3. writes a two-class classification folder (mmpretrain ``CustomDataset``
-   with class subfolders) and ``finetune.py``: an mmpretrain
-   ``ImageClassifier`` (``convnext.ConvNeXtV2`` atto, ``out_type='avg'``)
-   initialised from the converted weights, with layer decay; fine-tunes it
+   with class subfolders) and ``finetune.py``, a leaf of the real
+   ``configs/convnextv2_a_fcmae-ft_in1k.py`` (an mmpretrain ``ImageClassifier``,
+   ``convnext.ConvNeXtV2`` atto, layer decay) initialised from the converted
+   weights, with the demo's data, image size and epochs; fine-tunes it
    with ``tools/train.py``, tests it with ``tools/test.py --show-dir``
    (mmpretrain's ``VisualizationHook`` draws each prediction) and prints the
    accuracy; tiles the first drawings into ``predictions.png``.
@@ -22,7 +25,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from mmengine.config import Config
 from PIL import Image, ImageDraw
 
 from . import common
@@ -35,94 +37,32 @@ PREVIEW_COLUMNS = 4
 
 DRAW_SCALE = 4.0
 """Upscaling of the small test images before mmpretrain's visualizer writes the predicted class on them."""
-IMAGENET_MEAN = [123.675, 116.28, 103.53]
-IMAGENET_STD = [58.395, 57.12, 57.375]
+PRETRAIN_CONFIG = common.ROOT / 'configs' / 'fcmae_convnextv2_a_800e_in1k.py'
+"""The real pretraining config that ``fcmae_pretrain.py`` inherits."""
 
-PRETRAIN_CONFIG = """
-default_scope = 'mmpretrain'
-model = dict(
-    type='convnext.FCMAE',
-    backbone=dict(type='convnext.ConvNeXtV2', arch='atto', out_indices=-1, out_type='featmap'),
-    decoder_embed_dim={decoder_dim},
-    mask_ratio=0.6,
-    norm_pix_loss=True,
-    data_preprocessor=dict(type='mmpretrain.SelfSupDataPreprocessor', mean={mean}, std={std}, to_rgb=True),
-)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale={size}, crop_ratio_range=(0.5, 1.0), backend='pillow',
-         interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackInputs'),
-]
-train_dataloader = dict(
-    batch_size={batch}, num_workers=0, sampler=dict(type='InfiniteSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type='CustomDataset', data_root='{data_root}', with_label=False, pipeline=train_pipeline))
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr={lr}, betas=(0.9, 0.95), weight_decay=0.05),
-    paramwise_cfg=dict(bias_decay_mult=0.0, flat_decay_mult=0.0))
-param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end={warmup})]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters={iters})
-log_processor = dict(window_size=1)  # every iteration's own loss in the log
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=1),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval={iters}, by_epoch=False),
-    sampler_seed=dict(type='DistSamplerSeedHook'))
-env_cfg = dict(dist_cfg=dict(backend='gloo'))
-randomness = dict(seed=0)
-"""
+FINETUNE_CONFIG = common.ROOT / 'configs' / 'convnextv2_a_fcmae-ft_in1k.py'
+"""The real fine-tuning config that ``finetune.py`` inherits."""
 
-FINETUNE_CONFIG = """
-default_scope = 'mmpretrain'
-model = dict(
-    type='ImageClassifier',
-    backbone=dict(type='convnext.ConvNeXtV2', arch='atto', out_indices=-1, out_type='avg', drop_path_rate=0.1,
-                  init_cfg=dict(type='Pretrained', checkpoint='{checkpoint}')),
-    head=dict(type='LinearClsHead', num_classes={num_classes}, in_channels=320,
-              loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
-              init_cfg=dict(type='TruncNormal', layer='Linear', std=2e-5, bias=0.0)))
-data_preprocessor = dict(num_classes={num_classes}, mean={mean}, std={std}, to_rgb=True)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale={size}, crop_ratio_range=(0.6, 1.0), backend='pillow',
-         interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackInputs'),
-]
-test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
-train_dataloader = dict(
-    batch_size={batch}, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type='CustomDataset', data_root='{train_root}', pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size={batch}, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='CustomDataset', data_root='{val_root}', pipeline=test_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='Accuracy', topk=(1,))
-test_evaluator = val_evaluator
-optim_wrapper = dict(
-    type='OptimWrapper',
-    constructor='convnext.LayerDecayOptimWrapperConstructor',
-    optimizer=dict(type='AdamW', lr={lr}, weight_decay=0.05),
-    paramwise_cfg=dict(decay_rate=0.9, decay_type='single'))
-# No validation inside training (val_interval past the end): tools/test.py evaluates once, after training.
-train_cfg = dict(by_epoch=True, max_epochs={epochs}, val_interval={epochs} + 1)
-val_cfg = dict()
-test_cfg = dict()
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval={log_interval}),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval={epochs}),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='VisualizationHook', enable=False, interval=1, rescale_factor={draw_scale}))
-visualizer = dict(type='UniversalVisualizer', vis_backends=[dict(type='LocalVisBackend')])
-env_cfg = dict(dist_cfg=dict(backend='gloo'))
-randomness = dict(seed=0)
-"""
+PRETRAIN_HEADER = """FCMAE demo (tools/demo.py fcmae), stage 1: FCMAE pretraining of ConvNeXt V2-Atto on generated
+images. The real 800-epoch config with the demo's data, image size, iteration schedule (linear warm-up, then constant)
+and decoder width; every iteration's own loss is logged."""
+
+FINETUNE_HEADER = """FCMAE demo (tools/demo.py fcmae), stage 3: fine-tuning from the converted FCMAE backbone on
+a generated two-class folder. The real V2-Atto fine-tuning config with the demo's data, image size and epochs:
+random crops and flips at the demo's size instead of the ImageNet pipeline (224 px, RandAugment, RandomErasing),
+top-1 only (two classes), no EMA (its momentum 1e-4 averages over far more iterations than the demo runs)."""
+
+PRETRAIN_CROP_RATIOS = (0.5, 1.0)
+"""Area range of the pretraining crops ((0.2, 1.0) in the real config): at 64 px, smaller crops keep few shapes."""
+
+FINETUNE_CROP_RATIOS = (0.6, 1.0)
+"""Area range of the fine-tuning crops, so that most of a shape stays in view."""
+
+WARMUP_START = 0.1
+"""Pretraining learning-rate factor at the first warm-up iteration."""
+
+WARMUP_DIVISOR = 10
+"""A tenth of the pretraining iterations warm the learning rate up."""
 
 
 def synthetic_image(rng: np.random.Generator, size: int, label: int | None = None) -> Image.Image:
@@ -152,20 +92,93 @@ def make_folder(root: Path, num_images: int, size: int, num_classes: int, seed: 
     return root
 
 
-def write_config(text: str, path: Path) -> Path:
-    """Writes one of the config templates above, filled in, as a complete config file."""
-    return common.write_config(Config.fromstring(text, '.py'), path)
+def random_crop_pipeline(size: int, crop_ratios: tuple[float, float]) -> list[dict]:
+    """Random resized crops of side ``size`` and horizontal flips (the demos' training pipeline of both stages)."""
+    return [
+        dict(type='LoadImageFromFile'),
+        dict(
+            type='RandomResizedCrop',
+            scale=size,
+            crop_ratio_range=crop_ratios,
+            backend='pillow',
+            interpolation='bicubic',
+        ),
+        dict(type='RandomFlip', prob=0.5),
+        dict(type='PackInputs'),
+    ]
+
+
+def folder_loader(data_root: Path, batch_size: int, sampler: str, pipeline: str, **dataset: object) -> dict:
+    """A single-process loader of an mmpretrain ``CustomDataset`` folder, replacing the config's ImageNet loader.
+
+    Args:
+        data_root: The image folder.
+        batch_size: Images per iteration.
+        sampler: ``'InfiniteSampler'`` or ``'DefaultSampler'``.
+        pipeline: Name of the leaf's pipeline, e.g. ``'train_pipeline'``.
+        **dataset: More ``CustomDataset`` arguments, e.g. ``with_label=False``.
+    """
+    return dict(
+        batch_size=batch_size, num_workers=0, persistent_workers=False, sampler=dict(type=sampler),
+        dataset=dict(_delete_=True, type='CustomDataset', data_root=str(data_root), pipeline=common.Ref(pipeline),
+                     **dataset),
+    )  # fmt: skip
+
+
+def pretrain_overrides(args: argparse.Namespace, data_root: Path) -> dict:
+    """What ``fcmae_pretrain.py`` changes in :data:`PRETRAIN_CONFIG`: data, image size, schedule, decoder width."""
+    warmup = max(args.pretrain_iters // WARMUP_DIVISOR, 1)
+    return {
+        'model': dict(decoder_embed_dim=args.decoder_dim),
+        'train_pipeline': random_crop_pipeline(args.image_size, PRETRAIN_CROP_RATIOS),
+        'train_dataloader': folder_loader(
+            data_root, args.batch_size, 'InfiniteSampler', 'train_pipeline', with_label=False
+        ),
+        'optim_wrapper': dict(optimizer=dict(lr=args.pretrain_lr)),
+        'param_scheduler': [dict(type='LinearLR', start_factor=WARMUP_START, by_epoch=False, begin=0, end=warmup)],
+        'train_cfg': dict(_delete_=True, type='IterBasedTrainLoop', max_iters=args.pretrain_iters),
+        'log_processor': dict(window_size=1),  # every iteration's own loss in the log
+        'default_hooks': dict(logger=dict(interval=1), checkpoint=dict(interval=args.pretrain_iters, by_epoch=False)),
+        'randomness': dict(seed=args.seed),
+    }
+
+
+def finetune_overrides(args: argparse.Namespace, checkpoint: Path, train_root: Path, val_root: Path) -> dict:
+    """What ``finetune.py`` changes in :data:`FINETUNE_CONFIG`: weights, data, image size, epochs."""
+    epochs = args.finetune_epochs
+    return {
+        'model': dict(
+            backbone=dict(init_cfg=dict(checkpoint=str(checkpoint))), head=dict(num_classes=args.num_classes)
+        ),
+        'data_preprocessor': dict(num_classes=args.num_classes),
+        'train_pipeline': random_crop_pipeline(args.image_size, FINETUNE_CROP_RATIOS),
+        'test_pipeline': [dict(type='LoadImageFromFile'), dict(type='PackInputs')],
+        'train_dataloader': folder_loader(train_root, args.batch_size, 'DefaultSampler', 'train_pipeline'),
+        'val_dataloader': folder_loader(val_root, args.batch_size, 'DefaultSampler', 'test_pipeline'),
+        'test_dataloader': common.Ref('val_dataloader'),
+        'val_evaluator': dict(topk=(1,)),
+        'test_evaluator': common.Ref('val_evaluator'),
+        'optim_wrapper': dict(optimizer=dict(lr=args.finetune_lr)),
+        'param_scheduler': [
+            dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=epochs, convert_to_iter_based=True)
+        ],
+        # No validation inside training (val_interval past the end): tools/test.py evaluates once, after training.
+        'train_cfg': dict(max_epochs=epochs, val_interval=epochs + 1),
+        'custom_hooks': [],
+        'default_hooks': dict(
+            logger=dict(interval=LOSS_WINDOW),
+            checkpoint=dict(interval=epochs),
+            visualization=dict(interval=1, rescale_factor=DRAW_SCALE),
+        ),  # fmt: skip
+        'randomness': dict(seed=args.seed),
+    }
 
 
 def pretrain(args: argparse.Namespace, work_dir: Path) -> tuple[Path, float, float]:
     """Pretrains FCMAE with ``tools/train.py``; returns the checkpoint and the mean first and last losses."""
     data_root = make_folder(work_dir / 'data' / 'pretrain', args.num_images, args.image_size, 0, seed=args.seed)
-    text = PRETRAIN_CONFIG.format(
-        decoder_dim=args.decoder_dim, mean=IMAGENET_MEAN, std=IMAGENET_STD, size=args.image_size,
-        batch=args.batch_size, data_root=data_root, lr=args.pretrain_lr, warmup=max(args.pretrain_iters // 10, 1),
-        iters=args.pretrain_iters,
-    )  # fmt: skip
-    config = write_config(text, work_dir / 'fcmae_pretrain.py')
+    overrides = pretrain_overrides(args, data_root)
+    config = common.write_leaf(PRETRAIN_CONFIG, overrides, work_dir / 'fcmae_pretrain.py', PRETRAIN_HEADER)
     pretrain_dir = work_dir / 'pretrain'
     common.run_tool('train.py', [str(config), '--work-dir', str(pretrain_dir)], args.threads)
     losses = common.read_train_scalars(pretrain_dir, 'loss')
@@ -185,12 +198,8 @@ def finetune(args: argparse.Namespace, work_dir: Path, checkpoint: Path) -> tupl
     data = work_dir / 'data'
     train_root = make_folder(data / 'cls_train', args.num_cls_images, args.image_size, args.num_classes, seed=1)
     val_root = make_folder(data / 'cls_val', args.num_cls_images // 2, args.image_size, args.num_classes, seed=2)
-    text = FINETUNE_CONFIG.format(
-        checkpoint=checkpoint, num_classes=args.num_classes, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-        size=args.image_size, batch=args.batch_size, train_root=train_root, val_root=val_root,
-        lr=args.finetune_lr, epochs=args.finetune_epochs, log_interval=LOSS_WINDOW, draw_scale=DRAW_SCALE,
-    )  # fmt: skip
-    config = write_config(text, work_dir / 'finetune.py')
+    overrides = finetune_overrides(args, checkpoint, train_root, val_root)
+    config = common.write_leaf(FINETUNE_CONFIG, overrides, work_dir / 'finetune.py', FINETUNE_HEADER)
     _, test_dir, _ = common.train_and_test(config, work_dir, args.threads)
     accuracy = common.read_test_metrics(test_dir, 'accuracy/top1')['accuracy/top1']
     png = common.save_preview(test_dir / 'vis', work_dir / common.PREVIEW_FILE, args.num_vis, PREVIEW_COLUMNS)
