@@ -5,10 +5,12 @@ Usage:
     python tools/demo.py segmentation  # UperNet, ConvNeXt-V2-Atto, synthetic ADE20K; prints mIoU
     python tools/demo.py fcmae         # FCMAE pretraining, conversion, fine-tuning; prints loss and accuracy
 
-Every demo writes its data and config into its work dir, runs tools/train.py
-and tools/test.py on them as a user would, and tiles what test.py --show-dir
-drew into predictions.png (tools/demos/common.py). Each demo takes its own
-options (``python tools/demo.py detection --help``).
+Every demo writes its data into its work dir, and its config as a small leaf
+that inherits one of the real configs in configs/ and overrides the data, the
+image size, the schedule length and the model width (write_leaf in
+tools/demos/common.py); it runs tools/train.py and tools/test.py on them as a
+user would, and tiles what test.py --show-dir drew into predictions.png. Each
+demo takes its own options (``python tools/demo.py detection --help``).
 """
 
 import importlib
