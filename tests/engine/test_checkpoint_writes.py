@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from convnext.engine import make_preemptible
-from convnext.engine.runner_files import (
+from convnext.engine.preemption.files import (
     LAST_CHECKPOINT,
     WorkDirWriteError,
     atomic_path,

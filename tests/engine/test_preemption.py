@@ -23,9 +23,15 @@ from mmengine.registry import DATASETS, METRICS, MODELS, RUNNERS
 from torch import nn
 from torch.utils.data import Dataset
 
-from convnext.engine import PREEMPTED_EXIT, PreemptionHook, ResumeError, TrainingPreempted, make_preemptible
-from convnext.engine.data import SeededDataset
-from convnext.engine.runner_files import read_checkpoint
+from convnext.engine import (
+    PREEMPTED_EXIT,
+    PreemptionHook,
+    ResumeError,
+    SeededDataset,
+    TrainingPreempted,
+    make_preemptible,
+)
+from convnext.engine.preemption.files import read_checkpoint
 from convnext.exceptions import CheckpointReadError
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -294,3 +300,14 @@ def test_seeded_dataset_forwards_attributes() -> None:
     first, second = dataset[(3, 7)], dataset[(3, 7)]
     assert torch.equal(first['inputs'], second['inputs'])
     assert torch.equal(torch.get_rng_state(), state)  # the main process's generators are left alone
+
+
+def test_checkpoint_of_a_newer_resume_state_version_is_one_error(reference: dict, tmp_path: Path) -> None:
+    checkpoint = read_checkpoint(str(reference[True]['work_dir'] / 'epoch_1.pth'))
+    checkpoint['resume_state'] = dict(checkpoint['resume_state'], version=2)
+    path = tmp_path / 'epoch_1.pth'
+    torch.save(checkpoint, path)
+    cfg = toy_cfg(tmp_path)
+    cfg.load_from = str(path)
+    with pytest.raises(ResumeError, match=rf'^cannot resume from {path}: resume_state has version 2; this convnext'):
+        train(cfg, resume=True)

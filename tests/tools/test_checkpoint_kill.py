@@ -26,7 +26,7 @@ from types import ModuleType
 import pytest
 from mmengine.fileio.backends import LocalBackend
 
-from convnext.engine.runner_files import LAST_CHECKPOINT, read_checkpoint
+from convnext.engine.preemption.files import LAST_CHECKPOINT, read_checkpoint
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 

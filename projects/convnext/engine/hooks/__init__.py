@@ -1,6 +1,5 @@
-"""Hooks of the ``convnext`` scope."""
+"""Hooks of the ``convnext`` scope (the preemption hook is in :mod:`convnext.engine.preemption`)."""
 
 from .checkpoint import SafeCheckpointHook
-from .preemption import PREEMPTED_EXIT, PreemptionHook, TrainingPreempted
 
-__all__ = ['PREEMPTED_EXIT', 'PreemptionHook', 'SafeCheckpointHook', 'TrainingPreempted']
+__all__ = ['SafeCheckpointHook']

@@ -19,7 +19,7 @@ from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
 
 from ...registry import HOOKS
-from ..runner_files import remove_partial_files, write_errors
+from ..preemption.files import remove_partial_files, write_errors
 
 
 class DeferredRemovals:

@@ -1,53 +1,26 @@
-"""mmengine's Runner with atomic checkpoint writes and a resume that checks what it resumes.
+"""mmengine's Runner with atomic checkpoint writes and a resume that checks what it resumes."""
 
-:func:`make_preemptible` is what ``tools/train.py`` applies to every config:
-it selects :class:`PreemptibleRunner`, the preemptible train loops and
-:class:`~convnext.engine.hooks.PreemptionHook`, set by the config's
-``preemption`` dict (``--cfg-options preemption.interval=2000``).
-"""
-
-import copy
-import inspect
 import os
 import os.path as osp
 from collections.abc import Sequence
 from typing import Any
 
-from mmengine.config import Config
 from mmengine.dist import get_world_size, master_only
-from mmengine.hooks import CheckpointHook
 from mmengine.model import is_model_wrapper
-from mmengine.runner import Runner
+from mmengine.runner import BaseLoop, Runner
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 
-from ..exceptions import ConfigError
-from ..registry import RUNNERS
-from .checkpoint_fit import LOAD_STRICT, check_checkpoint_fits
-from .hooks.checkpoint import SafeCheckpointHook
-from .hooks.preemption import PreemptionHook
-from .runner_files import URL_SCHEMES, atomic_path, read_checkpoint, resume_candidates, write_errors
-
-PREEMPTION_KEY = 'preemption'
-"""Config key of the preemption settings: ``enable`` plus :class:`PreemptionHook`'s arguments."""
-
-PREEMPTIBLE_LOOPS = {
-    'EpochBasedTrainLoop': 'convnext.PreemptibleEpochBasedTrainLoop',
-    'IterBasedTrainLoop': 'convnext.PreemptibleIterBasedTrainLoop',
-}
-"""mmengine's train loops and their preemptible versions."""
+from ...exceptions import ConfigError
+from ...registry import RUNNERS
+from ..checkpoint_fit import LOAD_STRICT, check_checkpoint_fits
+from .files import URL_SCHEMES, atomic_path, read_checkpoint, resume_candidates, write_errors
+from .state import ResumeError, ResumeState
 
 TRAINING_KEYS = ('meta', 'state_dict', 'message_hub')
 """Entries every Runner checkpoint has (a weights-only file lacks some)."""
 
-MMENGINE_CHECKPOINT_HOOK = dict(type='CheckpointHook', interval=1)
-"""The checkpoint hook mmengine's Runner adds when ``default_hooks`` names none (``Runner.register_default_hooks``)."""
-
 MODULE_PREFIX = (r'^module\.', '')
 """mmengine's key revision for checkpoints saved from a wrapped model."""
-
-
-class ResumeError(ConfigError):
-    """A checkpoint that ``--resume`` cannot continue from (another config, another world size, weights only)."""
 
 
 @RUNNERS.register_module()
@@ -63,6 +36,9 @@ class PreemptibleRunner(Runner):
       size to continue mid-epoch, gets one error naming the file and the first
       mismatch.
     """
+
+    _read_ahead: tuple[str, dict] | None = None
+    """The checkpoint :meth:`load_or_resume` read to choose it, as ``(path, checkpoint)``, until it is loaded."""
 
     @master_only
     def save_checkpoint(self, out_dir: str, filename: str, *args: Any, **kwargs: Any) -> None:
@@ -137,8 +113,7 @@ class PreemptibleRunner(Runner):
         return checkpoint
 
     def _read(self, filename: str, map_location: str | Any) -> dict:
-        cached = getattr(self, '_read_ahead', None)
-        self._read_ahead = None
+        cached, self._read_ahead = self._read_ahead, None
         if cached is not None and cached[0] == filename:
             return cached[1]
         if '://' in str(filename) and not str(filename).startswith(URL_SCHEMES):  # s3://, petrel://: mmengine
@@ -169,7 +144,11 @@ def check_resumable(path: str, checkpoint: Any, runner: Runner) -> None:
             f'cannot resume from {path}: another config saved it ({mismatch}); '
             f'start from its weights with --cfg-options load_from={path}'
         )
-    _check_data_position(path, checkpoint.get('resume_state'), runner)
+    try:
+        state = ResumeState.from_checkpoint(checkpoint)
+    except ResumeError as error:
+        raise ResumeError(f'cannot resume from {path}: {error}') from error
+    _check_data_position(path, state, runner)
 
 
 def _first_state_mismatch(current: dict, saved: dict) -> str | None:
@@ -206,76 +185,18 @@ def _first_optimizer_mismatch(current: dict, saved: Any, key: str) -> str | None
     return None
 
 
-def _check_data_position(path: str, state: dict | None, runner: Runner) -> None:
+def _check_data_position(path: str, state: ResumeState | None, runner: Runner) -> None:
     """A mid-epoch checkpoint continues only with the same processes and batches per epoch."""
-    if not state or state.get('phase') != 'in_epoch' or not state.get('position'):
+    if state is None or not state.mid_epoch:
         return
     loop = runner.train_loop
-    batches = len(loop.dataloader) if hasattr(loop, 'dataloader') else None
+    batches = len(loop.dataloader) if isinstance(loop, BaseLoop) else None
     for name, saved, here in (
-        ('processes', state.get('world_size'), get_world_size()),
-        ('batches per epoch', state.get('batches_per_epoch'), batches),
+        ('processes', state.world_size, get_world_size()),
+        ('batches per epoch', state.batches_per_epoch, batches),
     ):
         if saved != here:
             raise ResumeError(
                 f'cannot resume from {path}: it stopped inside an epoch with {saved} {name}, this run has {here}; '
                 f'resume from an epoch checkpoint (--resume work_dir/epoch_N.pth) or use the same set-up'
             )
-
-
-def make_preemptible(cfg: Config) -> Config:
-    """A copy of a training config with preemption-safe training switched on (unless ``preemption.enable=False``).
-
-    Adds :class:`PreemptionHook` (arguments from ``cfg.preemption``) to
-    ``custom_hooks`` unless one is there, replaces mmengine's epoch- and
-    iteration-based train loops by the preemptible ones and its
-    ``CheckpointHook`` by :class:`SafeCheckpointHook` (old checkpoints are
-    removed only after the new one is saved), and selects
-    :class:`PreemptibleRunner` unless the config names a ``runner_type``.
-
-    Raises:
-        ConfigError: ``cfg.preemption`` has a key the hook does not take.
-    """
-    settings = dict(cfg.get(PREEMPTION_KEY) or {})
-    if not settings.pop('enable', True):
-        return cfg
-    allowed = list(inspect.signature(PreemptionHook).parameters)
-    unknown = [name for name in settings if name not in allowed]
-    if unknown:
-        raise ConfigError(f'{PREEMPTION_KEY}.{unknown[0]} is not a setting; expected enable or one of {allowed}')
-    cfg = copy.deepcopy(cfg)
-    hooks = list(cfg.get('custom_hooks') or [])
-    if not any(str(hook.get('type', '')).split('.')[-1] == PreemptionHook.__name__ for hook in hooks):
-        cfg.custom_hooks = [*hooks, dict(type=f'convnext.{PreemptionHook.__name__}', **settings)]
-    if cfg.get('train_cfg'):
-        cfg.train_cfg = _preemptible_loop(cfg.train_cfg)
-    cfg.default_hooks = _safe_checkpoint_hook(cfg.get('default_hooks'))
-    if 'runner_type' not in cfg:
-        cfg.runner_type = f'convnext.{PreemptibleRunner.__name__}'
-    return cfg
-
-
-def _safe_checkpoint_hook(default_hooks: dict | None) -> dict:
-    """``default_hooks`` with mmengine's ``CheckpointHook`` (named, or mmengine's default) replaced by
-    :class:`SafeCheckpointHook`; another checkpoint hook, a built one, or ``checkpoint=None`` is kept."""
-    default_hooks = dict(default_hooks or {})
-    checkpoint = default_hooks.get('checkpoint', MMENGINE_CHECKPOINT_HOOK)
-    if not isinstance(checkpoint, dict):  # None (no checkpoints) or a built hook
-        return default_hooks
-    hook_type = checkpoint.get('type', '')
-    if getattr(hook_type, '__name__', str(hook_type)).split('.')[-1] != CheckpointHook.__name__:
-        return default_hooks
-    default_hooks['checkpoint'] = dict(checkpoint, type=f'convnext.{SafeCheckpointHook.__name__}')
-    return default_hooks
-
-
-def _preemptible_loop(train_cfg: dict) -> dict:
-    """``train_cfg`` with mmengine's loop type replaced by its preemptible version (others unchanged)."""
-    train_cfg = dict(train_cfg)
-    loop_type = train_cfg.get('type')
-    if loop_type is None and 'by_epoch' in train_cfg:
-        loop_type = 'EpochBasedTrainLoop' if train_cfg.pop('by_epoch') else 'IterBasedTrainLoop'
-    name = str(loop_type).split('.')[-1]  # any scope: mmdet, mmseg and mmpretrain use mmengine's loops
-    if name in PREEMPTIBLE_LOOPS:
-        train_cfg['type'] = PREEMPTIBLE_LOOPS[name]
-    return train_cfg

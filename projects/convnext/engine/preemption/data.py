@@ -31,14 +31,12 @@ from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from torch.utils.data import BatchSampler, Sampler, get_worker_info
 
-from ..registry import DATA_SAMPLERS, DATASETS
+from ...registry import DATA_SAMPLERS, DATASETS
+from .contract import STOP_SIGNALS
 from .random_state import derive_seed, preserved_random_state, seed_cpu_generators
 
 SeededIndex = tuple[int, int]
 """A dataset index and the seed its sample is loaded with."""
-
-STOP_SIGNALS = ('SIGTERM', 'SIGINT', 'SIGUSR1')
-"""Signals that ask a training run to stop (what SLURM and torchrun forward)."""
 
 SEEDED_DATASET = 'convnext.SeededDataset'
 RESUMABLE_BATCH_SAMPLER = 'convnext.ResumableBatchSampler'

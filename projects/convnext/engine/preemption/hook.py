@@ -4,13 +4,16 @@ Clusters preempt jobs with SIGTERM (SLURM sends it before SIGKILL, torchrun
 forwards it). :class:`PreemptionHook` turns SIGTERM, SIGINT and SIGUSR1 into a
 clean stop: the current iteration finishes, all ranks agree on where to stop,
 rank 0 writes ``latest.pth`` (with every rank's random state and the data
-position, see :class:`~convnext.engine.loops.PreemptibleLoopMixin`) and
-``last_checkpoint``, and every rank exits with :data:`PREEMPTED_EXIT`.
+position: the loop's :class:`~.state.ResumeState`) and ``last_checkpoint``, and
+every rank exits with :data:`~.contract.PREEMPTED_EXIT`.
 ``tools/train.py CONFIG --resume`` then continues to exactly the weights of an
 uninterrupted run. The same checkpoint is written every ``interval``
 iterations or ``minutes`` minutes, so a SIGKILL loses at most that much work.
+Validation runs with the generators' state preserved, so where a run was
+stopped or how often it validates does not change its training.
 """
 
+import contextlib
 import logging
 import os.path as osp
 import signal
@@ -20,19 +23,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from mmengine.dist import all_reduce, barrier, get_rank, get_world_size, is_main_process
+from mmengine.dist import all_reduce, barrier, get_world_size, is_main_process
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop
 
 from ...registry import HOOKS
-from ..data import STOP_SIGNALS
-from ..loops import EPOCH_START, IN_EPOCH
-from ..random_state import gather_random_states
-from ..runner_files import LAST_CHECKPOINT, remove_partial_files, write_errors, write_last_checkpoint
-
-PREEMPTED_EXIT = 75
-"""Exit code of a run stopped by a signal after saving its checkpoint (sysexits.h ``EX_TEMPFAIL``: try again)."""
+from .contract import PREEMPTED_EXIT, STOP_SIGNALS, ResumableLoop, TrainingPreempted
+from .files import LAST_CHECKPOINT, remove_partial_files, write_errors, write_last_checkpoint
+from .random_state import preserved_random_state
+from .state import EPOCH_START, IN_EPOCH, RESUME_STATE_KEY, Phase, ResumeState
 
 DEFAULT_MINUTES = 30.0
 """Default period of the rolling checkpoint, in minutes of training."""
@@ -43,27 +43,17 @@ PRIORITY = 85
 SECONDS_PER_MINUTE = 60.0
 
 
-class TrainingPreempted(SystemExit):
-    """Raised on every rank once a stopped run's checkpoint is written; exits with :data:`PREEMPTED_EXIT`.
-
-    Args:
-        checkpoint: The checkpoint to resume from.
-    """
-
-    def __init__(self, checkpoint: str) -> None:
-        super().__init__(PREEMPTED_EXIT)
-        self.checkpoint = checkpoint
-
-
 @HOOKS.register_module()
 class PreemptionHook(Hook):
     """Saves an exact-state checkpoint on a stop signal (then exits) and every ``interval``/``minutes``.
 
-    The train loop must call :meth:`stop_point` (the preemptible loops of
-    :mod:`convnext.engine.loops` do); with another loop the signals keep their
-    default behaviour. ``tools/train.py`` adds this hook to every config; set
-    its arguments with ``--cfg-options preemption.interval=2000`` (or
-    ``preemption.minutes=10``, ``preemption.enable=False``).
+    The train loop must be a :class:`~.contract.ResumableLoop` (the preemptible
+    loops of :mod:`~convnext.engine.preemption.loops` are): the hook attaches
+    itself in ``before_train`` and the loop calls :meth:`stop_point`; with
+    another loop the signals keep their default behaviour. ``tools/train.py``
+    adds this hook to every config; set its arguments with
+    ``--cfg-options preemption.interval=2000`` (or ``preemption.minutes=10``,
+    ``preemption.enable=False``).
 
     Args:
         interval: Save the rolling checkpoint every this many iterations; None
@@ -99,23 +89,27 @@ class PreemptionHook(Hook):
         self._requested: int | None = None
         self._requested_at = 0.0
         self._previous: dict[int, Any] = {}
-        self._stash: dict | None = None
+        self._stash: ResumeState | None = None
+        self._loop: ResumableLoop | None = None
+        self._validation = contextlib.ExitStack()
         self._last_save = time.monotonic()
 
     def before_train(self, runner: Any) -> None:
-        """Removes partial files of killed writes, installs the signal handlers (main thread only) and
-        starts the rolling-checkpoint clock."""
+        """Removes partial files of killed writes, starts the rolling-checkpoint clock, attaches to the train
+        loop and installs the signal handlers (main thread only)."""
         if is_main_process():
             removed = remove_partial_files(runner.work_dir)
             if removed:
                 runner.logger.warning(f'Removed {len(removed)} partial file(s) of a killed checkpoint write: {removed}')
         self._last_save = time.monotonic()
-        if not callable(getattr(runner.train_loop, 'snapshot', None)):
+        if not isinstance(runner.train_loop, ResumableLoop):
             runner.logger.warning(
                 f'{type(runner.train_loop).__name__} has no stop points: stop signals keep their default action '
                 '(use EpochBasedTrainLoop or IterBasedTrainLoop to stop and resume exactly)'
             )
             return
+        self._loop = runner.train_loop
+        self._loop.attach(self)
         if threading.current_thread() is not threading.main_thread():
             runner.logger.warning('Training runs outside the main thread: stop signals keep their default action')
             return
@@ -124,8 +118,19 @@ class PreemptionHook(Hook):
             self._previous[signum] = signal.signal(signum, self._on_signal)
 
     def after_train(self, runner: Any) -> None:
-        """Puts the previous signal handlers back."""
+        """Puts the previous signal handlers back and detaches from the train loop."""
         self._restore_handlers()
+        if self._loop is not None:
+            self._loop.attach(None)
+            self._loop = None
+
+    def before_val(self, runner: Any) -> None:
+        """Saves the generators' state: validation must not draw from the training random stream."""
+        self._validation.enter_context(preserved_random_state())
+
+    def after_val(self, runner: Any) -> None:
+        """Restores the generators' state saved by :meth:`before_val`."""
+        self._validation.close()
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self._requested is not None and signum == signal.SIGINT:
@@ -139,12 +144,12 @@ class PreemptionHook(Hook):
             signal.signal(signum, handler)
         self._previous = {}
 
-    def stop_point(self, runner: Any, loop: Any, phase: str) -> None:
+    def stop_point(self, runner: Any, loop: ResumableLoop, phase: Phase) -> None:
         """Called by the loop where it can stop: saves if due, and stops if any rank got a signal.
 
         Args:
             runner: The runner.
-            loop: The train loop (answers ``snapshot(phase)``).
+            loop: The train loop.
             phase: ``'in_epoch'`` after an iteration, ``'epoch_start'`` between epochs.
 
         Raises:
@@ -173,9 +178,9 @@ class PreemptionHook(Hook):
             all_reduce(flags, op='max')
         return bool(flags[0]), bool(flags[1])
 
-    def _save(self, runner: Any, loop: Any, phase: str) -> str:
+    def _save(self, runner: Any, loop: ResumableLoop, phase: Phase) -> str:
         """Writes the rolling checkpoint of the current state on rank 0 (all ranks call it); returns its path."""
-        self._stash_state(loop, phase)
+        self._stash = loop.snapshot(phase)
         runner.save_checkpoint(runner.work_dir, self.filename, meta=dict(epoch=runner.epoch, iter=runner.iter))
         path = osp.join(runner.work_dir, self.filename)
         if is_main_process():
@@ -197,59 +202,43 @@ class PreemptionHook(Hook):
         self._restore_handlers()
         raise TrainingPreempted(path)
 
-    def _stash_state(self, loop: Any, phase: str) -> None:
-        """Captures the loop's resume state and every rank's random state for the next checkpoint save."""
-        state = loop.snapshot(phase)
-        state['world_size'] = get_world_size()
-        state['random'] = gather_random_states()
-        self._stash = state
-
     def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
         """Drops a captured state: training is about to change."""
         self._stash = None
 
     def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
         """Captures the state for an iteration checkpoint that ``CheckpointHook`` is about to save."""
-        if callable(getattr(runner.train_loop, 'snapshot', None)) and _checkpoint_hook_saves(runner, by_epoch=False):
-            self._stash_state(runner.train_loop, IN_EPOCH)
+        if self._loop is not None and _checkpoint_hook_saves(runner, by_epoch=False):
+            self._stash = self._loop.snapshot(IN_EPOCH)
 
     def after_train_epoch(self, runner: Any) -> None:
         """Captures the state for the epoch checkpoint ``CheckpointHook`` is about to save."""
-        loop = runner.train_loop
-        if isinstance(loop, EpochBasedTrainLoop) and callable(getattr(loop, 'snapshot', None)):
-            if _checkpoint_hook_saves(runner, by_epoch=True):
-                self._stash_state(loop, EPOCH_START)
+        if isinstance(self._loop, EpochBasedTrainLoop) and _checkpoint_hook_saves(runner, by_epoch=True):
+            self._stash = self._loop.snapshot(EPOCH_START)
 
     def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
-        """Adds the captured state as ``checkpoint['resume_state']`` (rank 0)."""
+        """Adds the captured state to the checkpoint (rank 0), as its ``resume_state``."""
         if self._stash is not None:
-            checkpoint['resume_state'] = self._stash
+            checkpoint[RESUME_STATE_KEY] = self._stash.to_dict()
 
     def after_load_checkpoint(self, runner: Any, checkpoint: dict) -> None:
-        """Hands a resumed checkpoint's ``resume_state`` (this rank's random state) to the train loop."""
+        """Hands a resumed checkpoint's :class:`~.state.ResumeState` to the train loop.
+
+        Raises:
+            ResumeError: The checkpoint's record cannot be read (another version, missing fields).
+        """
         if not runner._resume:  # mmengine's flag (EMAHook reads it too): load_from only loads weights
             return
-        state = checkpoint.get('resume_state')
+        state = ResumeState.from_checkpoint(checkpoint)
         loop = runner.train_loop
-        if state is None or not callable(getattr(loop, 'resume_from', None)):
+        if state is None or not isinstance(loop, ResumableLoop):
             print_log(
-                'The checkpoint has no resume_state (or the loop cannot use it): the data position and the '
+                f'The checkpoint has no {RESUME_STATE_KEY} (or the loop cannot use it): the data position and the '
                 'random state are not restored, so the resumed run will not match an uninterrupted one.',
                 logger='current',
                 level=logging.WARNING,
             )
             return
-        state = dict(state)
-        states = state.pop('random')
-        same_world = state.get('world_size') == get_world_size()
-        state['random'] = states[get_rank()] if same_world else None
-        if not same_world:
-            print_log(
-                f'The checkpoint was saved by {state.get("world_size")} processes, this run has {get_world_size()}: '
-                'random states are not restored.',
-                logger='current',
-                level=logging.WARNING,
-            )
         loop.resume_from(state)
 
 

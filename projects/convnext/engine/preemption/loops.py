@@ -3,108 +3,122 @@
 Each loop:
 
 - trains on the config's dataloader wrapped by
-  :func:`~convnext.engine.data.resumable_dataloader_cfg`, so a resumed epoch
-  skips the batches already trained (without loading them) and regenerates
-  the remaining samples exactly;
-- restores the random state saved with the checkpoint at the point where it
-  was captured (see :meth:`PreemptibleLoopMixin.resume_from`);
-- keeps validation and the creation of data iterators out of the training
-  random stream (both run with the generators' state preserved), so where a
-  run was stopped or how often it validates does not change its training;
-- calls :class:`~convnext.engine.hooks.PreemptionHook` at every stop point:
-  after each iteration, and at each epoch boundary after validation.
+  :func:`~convnext.engine.preemption.data.resumable_dataloader_cfg`, so a
+  resumed epoch skips the batches already trained (without loading them) and
+  regenerates the remaining samples exactly;
+- restores the random state of the :class:`~.state.ResumeState` it resumes
+  from at the point where it was captured, and makes its data iterators
+  without drawing from the training random stream (validation is kept out of
+  it by :class:`~.hook.PreemptionHook`, around mmengine's ``before_val`` and
+  ``after_val``);
+- calls the :class:`~.contract.StopPoints` attached to it at every stop point:
+  after each iteration (after its validation), and at each epoch boundary
+  after validation.
+
+Copied from mmengine 0.10.7 (``mmengine/runner/loops.py``), where no extension
+point takes the change: the body of ``EpochBasedTrainLoop.run_epoch`` (a
+resumed epoch starts at a later batch, which mmengine enumerates from 0) and
+of ``IterBasedTrainLoop.run`` (mmengine loads and discards every trained batch
+to resume, and has no point after an iteration's validation). The stop point
+between epochs is taken at the start of every ``run_epoch`` but the run's
+first, so ``EpochBasedTrainLoop.run`` is mmengine's own.
+``tests/engine/preemption/test_loops.py`` checks that the copied statements
+and the ``run`` they rely on still match the installed mmengine.
 """
 
 import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from mmengine.dist import get_rank, get_world_size
 from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 from torch.utils.data import DataLoader
 
-from ..registry import LOOPS
+from ...registry import LOOPS
+from .contract import StopPoints
 from .data import ResumableBatchSampler, resumable_dataloader_cfg
-from .random_state import preserved_random_state, set_random_state
-
-IN_EPOCH = 'in_epoch'
-"""Resume phase of a state captured after an iteration: restored once the epoch's data iterator exists."""
-
-EPOCH_START = 'epoch_start'
-"""Resume phase of a state captured between epochs: restored before the epoch begins."""
-
-RESUME_STATE_VERSION = 1
-"""Version of the ``resume_state`` entry of our checkpoints."""
+from .random_state import gather_random_states, preserved_random_state, set_random_state
+from .state import EPOCH_START, IN_EPOCH, Phase, ResumeState
 
 
 class PreemptibleLoopMixin:
-    """What the epoch- and iteration-based loops share: data position, resume state and stop points."""
+    """What the epoch- and iteration-based loops share: the :class:`~.contract.ResumableLoop` protocol."""
 
     runner: Any
     dataloader: DataLoader
 
     def _init_resumable(self) -> None:
-        self._resume_state: dict | None = None
-        self._stop_hook = None
+        self._resume_state: ResumeState | None = None
+        self._stop_points: StopPoints | None = None
         self._batches: Iterator | None = None
 
     @property
     def batch_sampler(self) -> ResumableBatchSampler | None:
         """The dataloader's :class:`ResumableBatchSampler` (None for a dataloader built elsewhere)."""
-        sampler = getattr(self.dataloader, 'batch_sampler', None)
+        sampler = self.dataloader.batch_sampler
         return sampler if isinstance(sampler, ResumableBatchSampler) else None
 
-    def snapshot(self, phase: str) -> dict:
-        """The loop's part of a checkpoint's ``resume_state`` (random states are added by the hook).
+    def attach(self, stop_points: StopPoints | None) -> None:
+        """Calls ``stop_points`` at every stop point from now on (None: no stop points)."""
+        self._stop_points = stop_points
+
+    def snapshot(self, phase: Phase) -> ResumeState:
+        """The record of the current state, with every rank's random state (all ranks call it).
 
         Args:
-            phase: :data:`IN_EPOCH` (after the current iteration) or
-                :data:`EPOCH_START` (before the next epoch begins).
+            phase: :data:`~.state.IN_EPOCH` (after the current iteration) or
+                :data:`~.state.EPOCH_START` (before the next epoch begins).
         """
         sampler = self.batch_sampler
         position, data_epoch = self._data_position() if phase == IN_EPOCH else (0, self._next_data_epoch())
-        return {
-            'version': RESUME_STATE_VERSION,
-            'phase': phase,
-            'position': position,
-            'data_epoch': data_epoch,
-            'batches_per_epoch': len(self.dataloader),
-            'sample_seed': sampler.seed if sampler is not None else None,
-            'sampler_seed': getattr(sampler.sampler if sampler else None, 'seed', None),
-        }
+        return ResumeState(
+            phase=phase,
+            position=position,
+            data_epoch=data_epoch,
+            batches_per_epoch=len(self.dataloader),
+            sample_seed=sampler.seed if sampler is not None else None,
+            sampler_seed=getattr(sampler.sampler if sampler else None, 'seed', None),  # samplers without one
+            world_size=get_world_size(),
+            random=gather_random_states(),
+        )
 
-    def resume_from(self, state: dict) -> None:
-        """Takes a checkpoint's ``resume_state``: where the data continues, and the random state to restore.
+    def resume_from(self, state: ResumeState) -> None:
+        """Takes a resumed checkpoint's record: the data position and the random state to restore.
 
         Called from ``PreemptionHook.after_load_checkpoint``; the random state
-        for this rank is ``state['random']`` (None: not restored).
+        is restored only when this run has as many processes as the saved one.
         """
         sampler = self.batch_sampler
         if sampler is not None:
-            if state.get('sample_seed') is not None:
-                sampler.seed = state['sample_seed']
-            if state.get('sampler_seed') is not None and hasattr(sampler.sampler, 'seed'):
-                sampler.sampler.seed = state['sampler_seed']
-        elif state['phase'] == IN_EPOCH and state['position']:
-            print_log(
+            if state.sample_seed is not None:
+                sampler.seed = state.sample_seed
+            if state.sampler_seed is not None and hasattr(sampler.sampler, 'seed'):
+                sampler.sampler.seed = state.sampler_seed
+        elif state.mid_epoch:
+            _warn(
                 'The train dataloader was not built by the preemptible loop: the resumed epoch restarts at its '
-                'first batch.',
-                logger='current',
-                level=logging.WARNING,
+                'first batch.'
+            )
+        if state.world_size != get_world_size():
+            _warn(
+                f'The checkpoint was saved by {state.world_size} processes, this run has {get_world_size()}: '
+                'random states are not restored.'
             )
         self._resume_state = state
 
-    def _take_resume_state(self, phase: str) -> dict | None:
-        """The pending resume state if it was captured in ``phase`` (consumed)."""
+    def _take_resume_state(self, phase: Phase) -> ResumeState | None:
+        """The pending record if it was captured in ``phase`` (consumed)."""
         state = self._resume_state
-        if state is None or state['phase'] != phase:
+        if state is None or state.phase != phase:
             return None
         self._resume_state = None
         return state
 
-    def _restore_random(self, state: dict | None) -> None:
-        if state is not None and state.get('random') is not None:
-            set_random_state(state['random'])
+    def _restore_random(self, state: ResumeState | None) -> None:
+        random = None if state is None else state.random_state_of(get_rank(), get_world_size())
+        if random is not None:
+            set_random_state(random)
 
     def _new_iterator(self, skip: int) -> Iterator:
         """A data iterator that starts at batch ``skip`` of the pass; making it draws no training randomness."""
@@ -114,28 +128,20 @@ class PreemptibleLoopMixin:
             self._batches = iter(self.dataloader)
         return self._batches
 
-    def _validate(self) -> None:
-        """Runs the validation loop without drawing from the training random stream."""
-        with preserved_random_state():
-            self.runner.val_loop.run()
-
-    def _stop_point(self, phase: str) -> None:
-        """Lets the preemption hook save a checkpoint, or stop the run here (it raises ``TrainingPreempted``)."""
-        if self._stop_hook is None:  # the first hook that answers ``stop_point(runner, loop, phase)``
-            self._stop_hook = next((h for h in self.runner.hooks if callable(getattr(h, 'stop_point', None))), False)
-        if not self._stop_hook:
+    def _stop_point(self, phase: Phase) -> None:
+        """Lets the attached hook save a checkpoint, or stop the run here (it raises ``TrainingPreempted``)."""
+        if self._stop_points is None:
             return
         try:
-            self._stop_hook.stop_point(self.runner, self, phase)
+            self._stop_points.stop_point(self.runner, self, phase)
         except SystemExit:
             self._shutdown_workers()
             raise
 
     def _shutdown_workers(self) -> None:
         """Stops the data-loader workers now (they ignore SIGTERM, so the interpreter's exit could not)."""
-        iterators = (getattr(self, '_batches', None), getattr(self.dataloader, '_iterator', None))
-        for iterator in iterators:
-            shutdown = getattr(iterator, '_shutdown_workers', None)  # torch's multi-process iterator
+        for iterator in (self._batches, getattr(self.dataloader, '_iterator', None)):  # torch's persistent one
+            shutdown = getattr(iterator, '_shutdown_workers', None)  # torch's multi-process iterator only
             if callable(shutdown):
                 shutdown()
 
@@ -146,6 +152,10 @@ class PreemptibleLoopMixin:
     def _next_data_epoch(self) -> int:
         """The sampler epoch of the next pass."""
         raise NotImplementedError
+
+
+def _warn(message: str) -> None:
+    print_log(message, logger='current', level=logging.WARNING)
 
 
 @LOOPS.register_module()
@@ -176,32 +186,19 @@ class PreemptibleEpochBasedTrainLoop(PreemptibleLoopMixin, EpochBasedTrainLoop):
         super().__init__(runner, dataloader, max_epochs, val_begin, val_interval, dynamic_intervals)
         self._init_resumable()
         self._position = 0
-
-    def run(self) -> Any:
-        """Trains until ``max_epochs`` (as mmengine), with a stop point at every epoch boundary."""
-        self.runner.call_hook('before_train')
-        first_epoch = self._epoch
-        while self._epoch < self._max_epochs and not self.stop_training:
-            if self._epoch > first_epoch:
-                self._stop_point(EPOCH_START)
-            self.run_epoch()
-            self._decide_current_val_interval()
-            if (
-                self.runner.val_loop is not None
-                and self._epoch >= self.val_begin
-                and (self._epoch % self.val_interval == 0 or self._epoch == self._max_epochs)
-            ):
-                self._validate()
-        self.runner.call_hook('after_train')
-        return self.runner.model
+        self._started = False
 
     def run_epoch(self) -> None:
-        """Trains one epoch from its first untrained batch, with a stop point after every iteration."""
+        """Trains one epoch from its first untrained batch, with a stop point before it (between epochs, once
+        the previous one is validated; not before the run's first) and after every iteration."""
+        if self._started:
+            self._stop_point(EPOCH_START)
+        self._started = True
         self._restore_random(self._take_resume_state(EPOCH_START))
         self.runner.call_hook('before_train_epoch')
         self.runner.model.train()
         resume = self._take_resume_state(IN_EPOCH)
-        start = resume['position'] if resume is not None else 0
+        start = resume.position if resume is not None else 0
         batches = self._new_iterator(start)
         self._restore_random(resume)
         for idx, data_batch in enumerate(batches, start):
@@ -288,13 +285,10 @@ class PreemptibleIterBasedTrainLoop(PreemptibleLoopMixin, IterBasedTrainLoop):
         self._init_resumable()
 
     def run(self) -> Any:
-        """Trains until ``max_iters`` (as mmengine), with a stop point after every iteration."""
+        """Trains until ``max_iters`` (mmengine's, from the resumed batch), with a stop point after every iteration."""
         self.runner.call_hook('before_train')
         self.runner.call_hook('before_train_epoch')
-        resume = self._take_resume_state(IN_EPOCH)
-        data_epoch, position = (resume['data_epoch'], resume['position']) if resume else (0, 0)
-        self.dataloader_iterator = _EndlessBatches(self, data_epoch, position)
-        self._restore_random(resume)
+        self._start_batches()
         while self._iter < self._max_iters and not self.stop_training:
             self.runner.model.train()
             data_batch = next(self.dataloader_iterator)
@@ -305,11 +299,18 @@ class PreemptibleIterBasedTrainLoop(PreemptibleLoopMixin, IterBasedTrainLoop):
                 and self._iter >= self.val_begin
                 and (self._iter % self.val_interval == 0 or self._iter == self._max_iters)
             ):
-                self._validate()
+                self.runner.val_loop.run()
             self._stop_point(IN_EPOCH)
         self.runner.call_hook('after_train_epoch')
         self.runner.call_hook('after_train')
         return self.runner.model
+
+    def _start_batches(self) -> None:
+        """Makes the data iterator start at the resumed batch, then restores the resumed random state."""
+        resume = self._take_resume_state(IN_EPOCH)
+        data_epoch, position = (resume.data_epoch, resume.position) if resume else (0, 0)
+        self.dataloader_iterator = _EndlessBatches(self, data_epoch, position)
+        self._restore_random(resume)
 
     def _data_position(self) -> tuple[int, int]:
         batches = self.dataloader_iterator

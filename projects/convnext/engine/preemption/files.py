@@ -10,13 +10,13 @@ from pathlib import Path
 
 import torch
 
-from ..exceptions import (
+from ...exceptions import (
     CheckpointNotFoundError,
     CheckpointReadError,
     ConfigError,
     as_read_error,
 )
-from ..serialization import allow_mmengine_checkpoints, download_checkpoint
+from ...serialization import allow_mmengine_checkpoints, download_checkpoint
 
 LAST_CHECKPOINT = 'last_checkpoint'
 """File in the work dir naming the checkpoint ``--resume`` continues from (mmengine's name)."""
