@@ -18,7 +18,7 @@ from mmengine.evaluator import DumpResults
 
 from convnext.engine.checkpoint_fit import LOAD_STRICT
 from convnext.engine.data_checks import add_data_checks
-from convnext.engine.runner_files import URL_SCHEMES
+from convnext.engine.preemption.files import URL_SCHEMES
 from convnext.utils import (
     LAUNCHERS,
     ConfigError,

@@ -22,7 +22,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from convnext.engine.data_checks import add_data_checks
-from convnext.engine.runner_files import work_dir_write_errors
+from convnext.engine.preemption.files import work_dir_write_errors
 from convnext.utils import (
     LAUNCHERS,
     ConfigError,

@@ -19,8 +19,7 @@ from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import FlexibleRunner, Runner
 
-from ..engine import make_preemptible
-from ..engine.runner import PREEMPTION_KEY
+from ..engine import PREEMPTION_KEY, make_preemptible
 from ..exceptions import ConfigError
 from ..serialization import allow_mmengine_checkpoints
 from .cli import STRICT_CFG_OPTIONS_FLAG
