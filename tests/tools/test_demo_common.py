@@ -97,6 +97,7 @@ def test_fcmae_demo_writes_configs_that_build(load_tool: Callable[[str], ModuleT
         type='CustomDataset', data_root=str(tmp_path), pipeline=cfg.train_pipeline, with_label=False
     )
     assert cfg.train_cfg.to_dict() == dict(type='IterBasedTrainLoop', max_iters=args.pretrain_iters)
+    assert cfg.train_dataloader.collate_fn.to_dict() == {'type': 'default_collate'}  # no '_scope_' for the Runner
     overrides = demo.finetune_overrides(args, tmp_path / 'backbone.pth', tmp_path / 'train', tmp_path / 'val')
     path = demo.common.write_leaf(demo.FINETUNE_CONFIG, overrides, tmp_path / 'finetune.py', 'Fine-tuning.')
     cfg = Config.fromfile(str(path))

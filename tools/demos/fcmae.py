@@ -37,6 +37,7 @@ PREVIEW_COLUMNS = 4
 
 DRAW_SCALE = 4.0
 """Upscaling of the small test images before mmpretrain's visualizer writes the predicted class on them."""
+
 PRETRAIN_CONFIG = common.ROOT / 'configs' / 'fcmae_convnextv2_a_800e_in1k.py'
 """The real pretraining config that ``fcmae_pretrain.py`` inherits."""
 
@@ -53,7 +54,7 @@ random crops and flips at the demo's size instead of the ImageNet pipeline (224 
 top-1 only (two classes), no EMA (its momentum 1e-4 averages over far more iterations than the demo runs)."""
 
 PRETRAIN_CROP_RATIOS = (0.5, 1.0)
-"""Area range of the pretraining crops ((0.2, 1.0) in the real config): at 64 px, smaller crops keep few shapes."""
+"""Area range of the pretraining crops ((0.2, 1.0) in the real config's 224 px crops of ImageNet)."""
 
 FINETUNE_CROP_RATIOS = (0.6, 1.0)
 """Area range of the fine-tuning crops, so that most of a shape stays in view."""
@@ -131,8 +132,11 @@ def pretrain_overrides(args: argparse.Namespace, data_root: Path) -> dict:
     return {
         'model': dict(decoder_embed_dim=args.decoder_dim),
         'train_pipeline': random_crop_pipeline(args.image_size, PRETRAIN_CROP_RATIOS),
-        'train_dataloader': folder_loader(
-            data_root, args.batch_size, 'InfiniteSampler', 'train_pipeline', with_label=False
+        'train_dataloader': dict(
+            folder_loader(data_root, args.batch_size, 'InfiniteSampler', 'train_pipeline', with_label=False),
+            # mmengine's Runner passes every key of collate_fn but 'type' to the function, and the base's
+            # collate_fn carries the '_scope_' that mmengine's Config adds to what an mmpretrain:: base defines.
+            collate_fn=dict(_delete_=True, type='default_collate'),
         ),
         'optim_wrapper': dict(optimizer=dict(lr=args.pretrain_lr)),
         'param_scheduler': [dict(type='LinearLR', start_factor=WARMUP_START, by_epoch=False, begin=0, end=warmup)],
