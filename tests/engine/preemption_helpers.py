@@ -18,7 +18,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from convnext.engine import PREEMPTED_EXIT
-from convnext.engine.preemption.files import read_checkpoint
+from convnext.serialization import read_checkpoint
 
 
 @HOOKS.register_module()

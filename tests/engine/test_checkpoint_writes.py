@@ -26,11 +26,11 @@ from convnext.engine.preemption.files import (
     LAST_CHECKPOINT,
     WorkDirWriteError,
     atomic_path,
-    read_checkpoint,
     remove_partial_files,
     resume_candidates,
     work_dir_write_errors,
 )
+from convnext.serialization import read_checkpoint
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 

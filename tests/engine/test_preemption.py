@@ -31,8 +31,8 @@ from convnext.engine import (
     TrainingPreempted,
     make_preemptible,
 )
-from convnext.engine.preemption.files import read_checkpoint
 from convnext.exceptions import CheckpointReadError
+from convnext.serialization import read_checkpoint
 
 sys.path.insert(0, str(Path(__file__).parent))
 from preemption_helpers import max_difference  # noqa: E402  (registers SignalAtIter)

@@ -26,7 +26,8 @@ from types import ModuleType
 import pytest
 from mmengine.fileio.backends import LocalBackend
 
-from convnext.engine.preemption.files import LAST_CHECKPOINT, read_checkpoint
+from convnext.engine.preemption.files import LAST_CHECKPOINT
+from convnext.serialization import read_checkpoint
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from convnext.engine import PREEMPTED_EXIT
-from convnext.engine.preemption.files import read_checkpoint
+from convnext.serialization import read_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 HELPERS = ROOT / 'tests' / 'engine'

@@ -21,8 +21,7 @@ from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from released_layouts import LAYOUTS, RELEASED, Released, write_released
 
 from convnext.engine.checkpoint_fit import CheckpointMismatchError, check_checkpoint_fits
-from convnext.engine.preemption.files import read_checkpoint
-from convnext.serialization import allow_mmengine_checkpoints
+from convnext.serialization import allow_mmengine_checkpoints, read_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / 'docs' / 'released_checkpoints.md'

@@ -1,4 +1,6 @@
-"""Checkpoint files that a killed write cannot corrupt, and reading them with one clear error."""
+"""Checkpoint files that a killed write cannot corrupt, and the ones ``--resume`` may continue from.
+
+Reading a checkpoint is :func:`convnext.serialization.read_checkpoint`'s, the package's one reader."""
 
 import contextlib
 import errno
@@ -8,24 +10,13 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import torch
-
-from ...exceptions import (
-    CheckpointNotFoundError,
-    CheckpointReadError,
-    ConfigError,
-    as_read_error,
-)
-from ...serialization import allow_mmengine_checkpoints, download_checkpoint
+from ...exceptions import ConfigError
 
 LAST_CHECKPOINT = 'last_checkpoint'
 """File in the work dir naming the checkpoint ``--resume`` continues from (mmengine's name)."""
 
 CHECKPOINT_SUFFIX = '.pth'
 """Suffix of the checkpoints ``--resume`` falls back to."""
-
-URL_SCHEMES = ('http://', 'https://')
-"""Checkpoint locations downloaded into torch hub's cache before they are read."""
 
 PARTIAL_FILE = re.compile(r'\.(?P<name>.+)\.tmp(?P<pid>\d+)')
 """Name of the temporary file :func:`atomic_path` writes (``.iter_10.pth.tmp4242``); a kill can leave one."""
@@ -165,32 +156,6 @@ def write_last_checkpoint(work_dir: str, checkpoint: str) -> None:
     """Points ``work_dir/last_checkpoint`` at ``checkpoint`` (atomically)."""
     with atomic_path(osp.join(work_dir, LAST_CHECKPOINT)) as tmp:
         Path(tmp).write_text(checkpoint)
-
-
-def read_checkpoint(path: str) -> dict:
-    """Loads a local checkpoint, or an ``http(s)://`` one through the torch hub cache, on the CPU
-    (``weights_only``, mmengine's types allowed).
-
-    Raises:
-        CheckpointNotFoundError: No such file.
-        CheckpointDownloadError: The URL cannot be fetched (names it).
-        CheckpointReadError: The file is truncated or corrupt (names the file).
-    """
-    if str(path).startswith(URL_SCHEMES):
-        path = download_checkpoint(path, 'pass the local file')
-    if not osp.isfile(path):
-        raise CheckpointNotFoundError(f'checkpoint not found: {path}')
-    allow_mmengine_checkpoints()
-    try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as error:
-        read_error = as_read_error(path, error)
-        if read_error is None and isinstance(error, OSError) and not isinstance(error, PermissionError):
-            # torch's zip reader on a cut file: 'OSError: [Errno 22] Invalid argument'
-            read_error = CheckpointReadError(path, f'{type(error).__name__}: {error}')
-        if read_error is None:
-            raise
-        raise read_error from error
 
 
 def resume_candidates(work_dir: str) -> list[str]:

@@ -12,15 +12,13 @@ from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_mod
 
 from ...exceptions import ConfigError
 from ...registry import RUNNERS
+from ...serialization import URL_SCHEMES, WRAPPER_REVISE_KEYS, read_checkpoint, strip_wrapper_prefix
 from ..checkpoint_fit import LOAD_STRICT, check_checkpoint_fits
-from .files import URL_SCHEMES, atomic_path, read_checkpoint, resume_candidates, write_errors
+from .files import atomic_path, resume_candidates, write_errors
 from .state import ResumeError, ResumeState
 
 TRAINING_KEYS = ('meta', 'state_dict', 'message_hub')
 """Entries every Runner checkpoint has (a weights-only file lacks some)."""
-
-MODULE_PREFIX = (r'^module\.', '')
-"""mmengine's key revision for checkpoints saved from a wrapped model."""
 
 
 @RUNNERS.register_module()
@@ -94,7 +92,7 @@ class PreemptibleRunner(Runner):
         filename: str,
         map_location: str | Any = 'cpu',
         strict: bool = False,
-        revise_keys: Sequence[tuple[str, str]] = (MODULE_PREFIX,),
+        revise_keys: Sequence[tuple[str, str]] = WRAPPER_REVISE_KEYS,
     ) -> dict:
         """mmengine's ``load_checkpoint`` (same arguments); a local file is read with one clear error,
         a resumed one is checked against this run first (:func:`check_resumable`), and weights that do not fit
@@ -153,7 +151,7 @@ def check_resumable(path: str, checkpoint: Any, runner: Runner) -> None:
 
 def _first_state_mismatch(current: dict, saved: dict) -> str | None:
     """The first model key missing from, added to or shaped differently in ``saved``."""
-    saved = {key[len('module.') :] if key.startswith('module.') else key: value for key, value in saved.items()}
+    saved = strip_wrapper_prefix(saved)
     for key, value in current.items():
         if key not in saved:
             return f'model key {key} is not in the checkpoint'
