@@ -81,6 +81,7 @@ def test_leaf_inherits_its_base_and_overrides_it(common: ModuleType, tmp_path: P
     assert cfg.loader.dataset.data_root == str(tmp_path) and cfg.loader.dataset.pipeline[1].scale == (32, 32)
     assert cfg.classes == ('a',) and cfg.palette == {'a': [1, 2, 3]}
     assert cfg.lr == 1e-3 and cfg.amp is False and cfg.init is None
+    assert common.render_value({'class': 1, 2: (3,)}) == "{'class': 1, 2: (3,)}"  # not dict(class=1)
     with pytest.raises(TypeError, match="got <class 'set'>"):
         common.write_leaf(base, {'classes': {'a'}}, tmp_path / 'bad.py', 'Bad.')
 

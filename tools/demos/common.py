@@ -20,6 +20,7 @@ host's visualization hook saved under ``--show-dir``. The layout::
 
 import argparse
 import json
+import keyword
 import os
 import subprocess
 import sys
@@ -106,9 +107,13 @@ def write_leaf(base: Path, overrides: dict, path: Path, header: str) -> Path:
 
 
 def render_value(value: object) -> str:
-    """``value`` as Python source, dicts with identifier keys written ``dict(key=value)`` as configs write them."""
+    """``value`` as Python source, dicts with identifier keys written ``dict(key=value)`` as configs write them.
+
+    Raises:
+        TypeError: ``value`` holds something a config file cannot spell (a set, an object).
+    """
     if isinstance(value, dict):
-        if all(isinstance(key, str) and key.isidentifier() for key in value):
+        if all(isinstance(key, str) and key.isidentifier() and not keyword.iskeyword(key) for key in value):
             return f'dict({", ".join(f"{key}={render_value(item)}" for key, item in value.items())})'
         return f'{{{", ".join(f"{render_value(key)}: {render_value(item)}" for key, item in value.items())}}}'
     if isinstance(value, list):
