@@ -2,9 +2,12 @@
 
 import ast
 import importlib.metadata
+import importlib.util
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from packaging.requirements import Requirement
@@ -63,17 +66,59 @@ def test_install_script_installs_with_the_constraints() -> None:
     assert all('PINS' in step or 'constraints.txt' in step for step in steps), steps
 
 
-def test_models_do_not_import_the_runner_side() -> None:
+def test_models_do_not_import_the_tools_start_up() -> None:
     code = (
-        'import sys, convnext.models, convnext.exceptions; '
-        'print(sorted(m for m in sys.modules if m.startswith("convnext.utils")))'
+        'import sys, convnext.models, convnext.exceptions, convnext.compile; '
+        'print(sorted(m for m in sys.modules if m.startswith("convnext.launch")))'
     )
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == '[]'
-    from convnext.exceptions import ConfigError
-    from convnext.utils import ConfigError as ReExported
+    import convnext.launch
 
-    assert ReExported is ConfigError
+    assert not hasattr(convnext.launch, 'ConfigError')  # one import path: convnext.exceptions
+
+
+def convnext_modules() -> list[ModuleType]:
+    """Every module and package of ``convnext``, imported."""
+    import convnext
+
+    names = [info.name for info in pkgutil.walk_packages(convnext.__path__, 'convnext.')]
+    return [convnext, *(importlib.import_module(name) for name in names)]
+
+
+def test_every_public_name_has_one_import_path() -> None:
+    """A face exports (``__all__``) only what is defined inside its own package: no re-exports across packages."""
+    outside = []
+    for module in convnext_modules():
+        for name in getattr(module, '__all__', ()):
+            home = getattr(getattr(module, name), '__module__', None)
+            inside = home == module.__name__ or str(home).startswith(f'{module.__name__}.')
+            if str(home).startswith('convnext') and not inside:
+                outside.append(f'{module.__name__}.{name} (defined in {home})')
+    assert not outside, outside
+    assert importlib.util.find_spec('convnext.utils') is None  # no alias of convnext.launch or convnext.compile
+
+
+def imported_modules(path: Path) -> list[str]:
+    """The modules a Python file imports (``import a.b``, ``from a.b import c``)."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+    return names
+
+
+def test_tools_and_tests_import_the_start_up_package_by_its_face() -> None:
+    files = [*(ROOT / 'tools').rglob('*.py'), *(ROOT / 'tests').rglob('*.py')]
+    past_the_face = [
+        f'{path.relative_to(ROOT)}: {name}'
+        for path in sorted(files)
+        for name in imported_modules(path)
+        if name.startswith('convnext.launch.')
+    ]
+    assert not past_the_face, past_the_face
 
 
 @pytest.mark.parametrize('tool', TOOLS, ids=str)

@@ -76,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--batch-size', type=int, default=1, help='images per forward pass')
     parser.add_argument('--score-thr', type=float, default=0.3, help='smallest detection score drawn and saved')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
-    # convnext.utils.add_debug_arg's option, spelled here: importing convnext.utils imports torch.
+    # convnext.launch.add_debug_arg's option, spelled here: importing convnext.launch imports torch.
     parser.add_argument(
         '--debug', action='store_true', help='full tracebacks instead of one error line (or CONVNEXT_DEBUG=1)'
     )
@@ -168,7 +168,7 @@ def hidden_log_messages(prefix: str) -> Iterator[None]:
 def build_inferencer(cfg, checkpoint: str, device: str | None) -> Any:
     """The host's inferencer for ``cfg`` with ``checkpoint`` loaded (and checked to fit the model)."""
     from convnext.deploy import check_checkpoint_fits, task_of
-    from convnext.utils import allow_mmengine_checkpoints
+    from convnext.serialization import allow_mmengine_checkpoints
 
     task = task_of(cfg)
     if not Path(checkpoint).is_file():
@@ -273,7 +273,7 @@ def _name(classes: list[str], label: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Predicts every readable input; returns the exit code (see :data:`EXIT_CODES`)."""
     args = parse_args(argv)
-    from convnext.utils import exit_on_config_error  # imports torch: after parsing, so --help is quick
+    from convnext.launch import exit_on_config_error  # imports torch: after parsing, so --help is quick
 
     return exit_on_config_error(lambda _: infer(args, argv))(argv)
 
@@ -285,8 +285,7 @@ def infer(args: argparse.Namespace, argv: list[str] | None) -> int:
         ConfigError: Bad config, checkpoint or inputs, or no input could be predicted.
     """
     from convnext.deploy import task_of
-    from convnext.utils import load_config
-    from convnext.utils.cli import debug_requested
+    from convnext.launch import debug_requested, load_config
 
     start = time.perf_counter()
     cfg = load_config(args.config, args.cfg_options)

@@ -18,10 +18,9 @@ from mmengine.evaluator import DumpResults
 
 from convnext.engine.checkpoint_fit import LOAD_STRICT
 from convnext.engine.data_checks import add_data_checks
-from convnext.engine.preemption.files import URL_SCHEMES
-from convnext.utils import (
+from convnext.exceptions import ConfigError
+from convnext.launch import (
     LAUNCHERS,
-    ConfigError,
     adapt_cfg_to_device,
     add_cfg_options_args,
     add_launcher_args,
@@ -34,6 +33,7 @@ from convnext.utils import (
     parse_launcher_args,
     set_work_dir,
 )
+from convnext.serialization import URL_SCHEMES
 
 DRAW_HOOKS = {'mmdet': 'DetVisualizationHook', 'mmseg': 'SegVisualizationHook', 'mmpretrain': 'VisualizationHook'}
 """The visualization hook of each host, driven by ``--show-dir``."""

@@ -23,9 +23,9 @@ from mmengine.logging import print_log
 
 from convnext.engine.data_checks import add_data_checks
 from convnext.engine.preemption.files import work_dir_write_errors
-from convnext.utils import (
+from convnext.exceptions import ConfigError
+from convnext.launch import (
     LAUNCHERS,
-    ConfigError,
     adapt_cfg_to_device,
     add_cfg_options_args,
     add_launcher_args,
@@ -35,10 +35,12 @@ from convnext.utils import (
     distributed_session,
     exit_on_config_error,
     load_config,
+    parse_accumulate,
     parse_launcher_args,
+    plan_batch,
     set_work_dir,
+    world_size,
 )
-from convnext.utils.batch import parse_accumulate, plan_batch, world_size
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

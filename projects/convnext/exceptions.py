@@ -2,9 +2,10 @@
 
 Every class here derives from :class:`ConfigError`: the tools print such an
 error as one ``error: ...`` line and exit with code 2 (see
-:func:`convnext.utils.exit_on_config_error`), so each message names the file,
+:func:`convnext.launch.exit_on_config_error`), so each message names the file,
 key or value at fault and how to fix it. Models raise them without importing
-the tools' Runner side (:mod:`convnext.utils`).
+the tools' start-up side (:mod:`convnext.launch`). This module is their one
+import path.
 """
 
 import pickle

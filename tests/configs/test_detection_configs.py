@@ -18,7 +18,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DATASETS, MODELS, init_default_scope
 
-from convnext.utils import adapt_cfg_to_device
+from convnext.launch import adapt_cfg_to_device
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / 'tools' / 'demos'))

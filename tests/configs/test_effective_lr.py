@@ -34,7 +34,7 @@ from mmengine.optim import OptimWrapper, build_optim_wrapper
 from mmengine.registry import MODELS, PARAM_SCHEDULERS, init_default_scope
 from torch.optim import SGD
 
-from convnext.utils import adapt_cfg_to_device
+from convnext.launch import adapt_cfg_to_device
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs'
 

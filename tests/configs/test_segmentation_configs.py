@@ -18,8 +18,8 @@ import pytest
 from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
 
+from convnext.launch import adapt_cfg_to_device
 from convnext.models.backbones.convnext import ConvNeXt
-from convnext.utils import adapt_cfg_to_device
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / 'configs'

@@ -27,19 +27,19 @@ from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import load_checkpoint
 from torch import nn
 
-from convnext.utils import (
+from convnext.exceptions import ConfigError
+from convnext.launch import (
     ANALYSIS_SHAPE_HELP,
-    ConfigError,
     adapt_cfg_to_device,
     add_cfg_options_args,
     add_shape_arg,
-    allow_mmengine_checkpoints,
     analysis_shape,
     cpu_description,
     exit_on_config_error,
     load_config,
     parse_shape,
 )
+from convnext.serialization import allow_mmengine_checkpoints
 
 DATA_SAMPLES = {
     'mmdet': ('mmdet.structures', 'DetDataSample'),
@@ -95,7 +95,7 @@ def benchmark(
         cfg: A model config of mmdet, mmseg or mmpretrain.
         checkpoint: Weights to load; random weights when None. Defaults to None.
         shape: Image height and width; the config's test input when None
-            (:func:`convnext.utils.analysis_shape`). Defaults to None.
+            (:func:`convnext.launch.analysis_shape`). Defaults to None.
         batch_size: Images per ``test_step``. Defaults to 1.
         warmup: Untimed iterations first. Defaults to 2.
         iters: Timed iterations. Defaults to 10.
@@ -104,7 +104,7 @@ def benchmark(
     Returns:
         ``images_per_s``, ``latency_ms`` (median per batch), ``latency_ms_mean``,
         ``peak_memory_mib`` and ``memory_kind`` ('cuda_allocated' or 'cpu_rss'), ``device``, and ``cpu``
-        (:func:`convnext.utils.cpu_description`: the CPU the numbers come from).
+        (:func:`convnext.launch.cpu_description`: the CPU the numbers come from).
     """
     shape = shape or analysis_shape(cfg)
     if min(batch_size, iters, *shape) < 1 or warmup < 0:

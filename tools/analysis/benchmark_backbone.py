@@ -2,8 +2,8 @@
 
 The ``-compiled`` models are the same backbones under ``torch.compile``
 (inductor, default mode), every implementation with the same options: by
-default :func:`convnext.utils.compile_model`'s (on the CPU: channels-last
-backward graphs and the C++ wrapper, see :mod:`convnext.utils.compile`),
+default :func:`convnext.compile.compile_model`'s (on the CPU: channels-last
+backward graphs and the C++ wrapper, see :mod:`convnext.compile`),
 ``--plain-compile`` for none. Their first (untimed) runs compile the inference
 and the training graphs. Each repeat runs every model once (inference, then one training step:
 forward, backward and an SGD step), interleaved, so background load hits all
@@ -41,7 +41,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from convnext.utils import compile_options, cpu_description
+from convnext.compile import compile_options
+from convnext.launch import cpu_description
 
 IMPLEMENTATIONS = ('ours', 'timm', 'mmpretrain')
 """The backbone implementations compared."""
@@ -88,7 +89,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         '--plain-compile',
         action='store_true',
-        help='compile with torch.compile defaults, without convnext.utils.compile_options (shows what they gain)',
+        help='compile with torch.compile defaults, without convnext.compile.compile_options (shows what they gain)',
     )
     parser.add_argument('--profile', action='store_true', help='print torch.profiler top ops of ours')
     parser.add_argument('--json', default=None, help='also write the results to this JSON file')

@@ -27,9 +27,9 @@ import time
 
 import torch
 
+from convnext.launch import cpu_description
 from convnext.models.selfsup import FCMAE
 from convnext.registry import MODELS
-from convnext.utils import cpu_description
 
 MIB = 2**20
 BACKENDS = ('plain', 'dense', 'minkowski')

@@ -4,7 +4,7 @@ FLOPs are multiply-adds (one fused multiply-add counts once), as in the
 ConvNeXt papers, counted by ``mmengine.analysis.get_model_complexity_info``
 with one forward pass in eval mode on a random ``(1, 3, H, W)`` image; no
 weights are loaded. Without ``--shape`` the image is the config's test input
-(:func:`convnext.utils.analysis_shape`, as ``tools/deployment/export_onnx.py``
+(:func:`convnext.launch.analysis_shape`, as ``tools/deployment/export_onnx.py``
 reads it): the centre crop of a classifier (224 x 224), the test scale of a
 whole-image segmentor (512 x 2048 on ADE20K), and the papers' 800 x 1280 for
 a detector.
@@ -36,9 +36,9 @@ from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 from torch import nn
 
-from convnext.utils import (
+from convnext.exceptions import ConfigError
+from convnext.launch import (
     ANALYSIS_SHAPE_HELP,
-    ConfigError,
     adapt_cfg_to_device,
     add_cfg_options_args,
     add_shape_arg,

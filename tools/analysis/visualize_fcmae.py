@@ -29,12 +29,13 @@ import torch
 from mmengine.runner.checkpoint import load_state_dict
 from PIL import Image
 
+from convnext.exceptions import ConfigError
+from convnext.launch import exit_on_config_error, load_config
 from convnext.models.checkpoint import unwrap_state_dict
 from convnext.models.selfsup import FCMAE, patchify, unpatchify
 from convnext.models.selfsup.fcmae import NORM_PIX_EPS
 from convnext.registry import MODELS
 from convnext.serialization import read_checkpoint
-from convnext.utils import ConfigError, exit_on_config_error, load_config
 
 MASKED_GREY = 0.5
 """Grey level (of 1) painted over removed patches in the masked-input column."""

@@ -58,7 +58,7 @@ from convnext.deploy.detection import hard_nms_model
 from convnext.deploy.export import build_graph
 from convnext.deploy.runtime import ImagePreprocessor, _runtime_error, normalization_metadata, pad_to
 from convnext.exceptions import ConfigError
-from convnext.utils import (
+from convnext.launch import (
     add_debug_arg,
     add_shape_arg,
     cpu_description,

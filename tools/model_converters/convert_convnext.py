@@ -27,6 +27,7 @@ import sys
 
 import torch
 
+from convnext.launch import exit_on_config_error
 from convnext.models.checkpoint import (
     BACKBONE_PREFIX,
     NON_BACKBONE_PREFIXES,
@@ -34,7 +35,6 @@ from convnext.models.checkpoint import (
     unwrap_state_dict,
 )
 from convnext.serialization import read_checkpoint
-from convnext.utils import exit_on_config_error
 
 HASH_DIGITS = 8
 """Hex digits of the sha256 appended to the output file name."""

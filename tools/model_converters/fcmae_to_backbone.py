@@ -21,9 +21,10 @@ from pathlib import Path
 
 import torch
 
+from convnext.launch import exit_on_config_error
 from convnext.models.checkpoint import BACKBONE_PREFIX, NON_BACKBONE_PREFIXES, convert_to_convnext, unwrap_state_dict
 from convnext.serialization import read_checkpoint
-from convnext.utils import exit_on_config_error
+
 
 def fcmae_to_backbone(state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], str]:
     """Backbone tensors ``{'backbone.<name>': tensor}`` of an FCMAE state dict, and the detected format.

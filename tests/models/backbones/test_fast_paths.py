@@ -12,10 +12,10 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from convnext.compile import compile_model
 from convnext.models import ConvNeXt, ConvNeXtV2
 from convnext.models.backbones.convnext import DOWNSAMPLE_STRIDE, DW_KERNEL, MLP_RATIO, STEM_STRIDE, ConvNeXtBlock
 from convnext.models.backbones.fast_paths import fast_paths, fast_paths_enabled, fused_inference_applies
-from convnext.utils import compile_model
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 

@@ -1,9 +1,10 @@
-"""convnext.utils.default_shape / analysis_shape: the input size a config's test pipeline produces.
+"""convnext.launch.shapes: ``--shape H W`` and the input size a config's test pipeline produces.
 
 ``tools/deployment/export_onnx.py`` fixes its graph's input with ``default_shape``; ``tools/analysis/get_flops.py``
 and ``benchmark.py`` default ``--shape`` to ``analysis_shape`` (the same function, except the papers' detection size).
 """
 
+import argparse
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -11,7 +12,8 @@ from types import ModuleType
 import pytest
 from mmengine.config import Config
 
-from convnext.utils import DETECTION_SHAPE, ConfigError, analysis_shape, default_shape
+from convnext.exceptions import ConfigError
+from convnext.launch import DETECTION_SHAPE, add_shape_arg, analysis_shape, default_shape, parse_shape
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / 'configs'
@@ -65,6 +67,22 @@ def test_analysis_shape_is_the_test_input(name: str, expected: tuple[int, int]) 
 def test_analysis_shape_needs_a_host() -> None:
     with pytest.raises(ConfigError, match="default_scope 'mmnothing' is not one of mmpretrain, mmseg, mmdet"):
         analysis_shape(Config(dict(default_scope='mmnothing')))
+
+
+def test_every_tool_declares_shape_height_first() -> None:
+    parser = argparse.ArgumentParser()
+    add_shape_arg(parser, list(DETECTION_SHAPE))
+    assert parse_shape(parser.parse_args([]).shape) == (800, 1280)  # H W of the papers' 1280 x 800
+    assert parse_shape(parser.parse_args(['--shape', '512', '2048']).shape) == (512, 2048)
+    assert 'height and width' in parser.format_help() and '800 1280' in parser.format_help()
+
+
+def test_shape_is_height_width_or_square() -> None:
+    assert parse_shape([480, 640]) == (480, 640) and parse_shape([512]) == (512, 512)
+    with pytest.raises(ConfigError, match=r'--shape takes H W or one side, got \[1, 2, 3\]'):
+        parse_shape([1, 2, 3])
+    with pytest.raises(ConfigError, match='height 0 and width 4'):
+        parse_shape([0, 4])
 
 
 def classifier_config(tmp_path: Path) -> Path:

@@ -1,4 +1,4 @@
-"""convnext.utils.cli: the options tools/train.py and tools/test.py share, shapes, and the one-line bad-input exit."""
+"""convnext.launch.cli: the options tools/train.py and tools/test.py share, and the one-line bad-input exit."""
 
 import argparse
 import os
@@ -6,16 +6,7 @@ import os
 import pytest
 
 from convnext.exceptions import ConfigError
-from convnext.utils import (
-    BAD_INPUT_EXIT,
-    DEBUG_ENV,
-    DETECTION_SHAPE,
-    add_launcher_args,
-    add_shape_arg,
-    exit_on_config_error,
-    parse_launcher_args,
-    parse_shape,
-)
+from convnext.launch import BAD_INPUT_EXIT, DEBUG_ENV, add_launcher_args, exit_on_config_error, parse_launcher_args
 
 
 def launcher_parser() -> argparse.ArgumentParser:
@@ -35,22 +26,6 @@ def test_launcher_args_default_and_local_rank_export(monkeypatch: pytest.MonkeyP
     assert os.environ['LOCAL_RANK'] == '1'
     with pytest.raises(SystemExit):
         parse_launcher_args(launcher_parser(), ['--launcher', 'mpi'])
-
-
-def test_every_tool_declares_shape_height_first() -> None:
-    parser = argparse.ArgumentParser()
-    add_shape_arg(parser, list(DETECTION_SHAPE))
-    assert parse_shape(parser.parse_args([]).shape) == (800, 1280)  # H W of the papers' 1280 x 800
-    assert parse_shape(parser.parse_args(['--shape', '512', '2048']).shape) == (512, 2048)
-    assert 'height and width' in parser.format_help() and '800 1280' in parser.format_help()
-
-
-def test_shape_is_height_width_or_square() -> None:
-    assert parse_shape([480, 640]) == (480, 640) and parse_shape([512]) == (512, 512)
-    with pytest.raises(ConfigError, match=r'--shape takes H W or one side, got \[1, 2, 3\]'):
-        parse_shape([1, 2, 3])
-    with pytest.raises(ConfigError, match='height 0 and width 4'):
-        parse_shape([0, 4])
 
 
 def test_config_errors_become_one_line_unless_debugging(

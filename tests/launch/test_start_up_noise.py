@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-LOAD = 'import sys; from convnext.utils import load_config; load_config(sys.argv[1]); print("loaded")'
+LOAD = 'import sys; from convnext.launch import load_config; load_config(sys.argv[1]); print("loaded")'
 
 
 def test_loading_an_mmdet_config_prints_no_pkg_resources_deprecation() -> None:

@@ -1,10 +1,9 @@
-"""convnext.utils.compile: the CPU inductor options, for compile_model and for configs' ``compile``."""
+"""convnext.compile: the CPU inductor options, for compile_model and for configs' ``compile``."""
 
 import pytest
 import torch
-from mmengine.config import Config
 
-from convnext.utils import CPU_INDUCTOR_OPTIONS, adapt_cfg_to_device, compile_options
+from convnext.compile import CPU_INDUCTOR_OPTIONS, compile_options
 
 
 @pytest.mark.parametrize('compile_cfg', [None, False])
@@ -52,15 +51,3 @@ def test_other_devices_and_backends_are_unchanged(compile_cfg: bool | dict, devi
 def test_bad_settings_name_the_key(compile_cfg: object, message: str) -> None:
     with pytest.raises(TypeError, match=message):
         compile_options(compile_cfg, 'cpu')
-
-
-def test_tools_add_the_options_to_a_configs_compile_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    """mmengine's Runner calls torch.compile(train_step, **cfg.compile): the options must be in the config it gets."""
-    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    cfg = Config({'compile': {'dynamic': False}})
-    adapted, changes = adapt_cfg_to_device(cfg, distributed=False)
-    assert adapted.compile == {'dynamic': False, 'options': CPU_INDUCTOR_OPTIONS}
-    assert changes == [f'compile options {CPU_INDUCTOR_OPTIONS} (CPU inductor)']
-    assert cfg.compile == {'dynamic': False}
-    unset, changes = adapt_cfg_to_device(Config({}), distributed=False)
-    assert 'compile' not in unset and changes == []

@@ -11,7 +11,7 @@ from mmengine.config import Config
 from PIL import Image
 
 from convnext.exceptions import ConfigError
-from convnext.utils.batch import parse_accumulate, plan_batch, stretch_iterations, world_size
+from convnext.launch import parse_accumulate, plan_batch, stretch_iterations, world_size
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = 'configs/x.py'

@@ -1,7 +1,7 @@
 """--cfg-options keys that are not in the config: mmengine adds them as new keys, so a typo would change nothing.
 
-``convnext.utils.load_config`` warns once per such key, naming the closest existing key, and
-``--strict-cfg-options`` (declared once in ``convnext.utils.cli``) makes it the tools' one ``error:`` line.
+``convnext.launch.load_config`` warns once per such key, naming the closest existing key, and
+``--strict-cfg-options`` (declared once in ``convnext.launch.cli``) makes it the tools' one ``error:`` line.
 """
 
 import argparse
@@ -11,9 +11,9 @@ from types import ModuleType
 
 import pytest
 
-from convnext.utils import (
+from convnext.exceptions import ConfigError
+from convnext.launch import (
     BAD_INPUT_EXIT,
-    ConfigError,
     add_cfg_options_args,
     load_config,
     unknown_cfg_options,

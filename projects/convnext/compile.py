@@ -16,9 +16,10 @@ Two inductor options, applied on the CPU only (the user's own values win):
   Python wrapper; a ConvNeXt-T training step runs about 150 kernels and
   extern calls, whose Python glue cost about 4% of the step.
 
-Use :func:`compile_model` instead of ``torch.compile``; the tools apply
-:func:`compile_options` to a config's ``compile`` setting (mmengine's
-``Runner`` passes it to ``torch.compile``) when they run on the CPU.
+The package's API for your own scripts: use :func:`compile_model` instead of
+``torch.compile``. The tools apply :func:`compile_options` to a config's
+``compile`` setting (mmengine's ``Runner`` passes it to ``torch.compile``)
+when they run on the CPU (:func:`convnext.launch.adapt_cfg_to_device`).
 """
 
 from collections.abc import Callable, Mapping
@@ -26,6 +27,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+__all__ = ['CPU_INDUCTOR_OPTIONS', 'compile_model', 'compile_options']
 
 CPU_INDUCTOR_OPTIONS: dict[str, bool] = {'force_layout_optimization': True, 'cpp_wrapper': True}
 """Inductor options for the CPU (see the module docstring for why each)."""
@@ -80,7 +83,7 @@ def compile_model(model: nn.Module | Callable, device: str | torch.device | None
 
     Example::
 
-        from convnext.utils import compile_model
+        from convnext.compile import compile_model
 
         compiled = compile_model(backbone)            # CPU: both options added
         compiled = compile_model(backbone, mode='max-autotune')  # its options and both CPU options

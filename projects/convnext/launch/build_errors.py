@@ -10,7 +10,9 @@ and how to override it; a checkpoint that mmengine cannot read (``load_from``,
 :class:`~convnext.exceptions.CheckpointReadError` naming the file; a dataset
 that fails on its own files (an annotation file that is not JSON, 0 usable
 images) becomes a :class:`~convnext.engine.data_checks.DataError` naming them.
-Errors of the training or testing steps themselves are left alone.
+Errors of the training or testing steps themselves are left alone. The
+traceback's frames are recognised by mmengine's file and function names
+(:data:`REGISTRY_BUILD`, :data:`RUNNER_STEPS`, :data:`CHECKPOINT_STEPS`).
 """
 
 import contextlib
