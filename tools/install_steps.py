@@ -10,7 +10,7 @@ Sub-commands (each prints its result on stdout, or one line naming the problem o
 - ``patch mmcv|minkowski SRC [--cuda]``: applies :data:`SOURCE_PATCHES` to the unpacked sdist ``SRC`` (with
   ``--cuda`` also those of a CUDA build) and prints the files changed.
 
-Only the standard library is imported, so each step starts as fast as ``python -c``.
+Only the standard library is imported, so a step starts about as fast as ``python -c``.
 """
 
 import argparse
@@ -74,7 +74,6 @@ static inline cudaError_t minkowski_prefetch_to_device(const void* ptr, size_t b
 """cudaMemPrefetchAsync with a device number, for CUDA 12 and 13 (inserted into concurrent_unordered_map.cuh)."""
 CXX20 = '#error C++20 or later compatible compiler is required to use PyTorch (torch/all.h of torch 2.14)'
 NO_ABC_ALIASES = "ImportError: cannot import name 'Sequence' from 'collections' (removed in Python 3.10)"
-THRUST_NO_MEMBER = 'namespace "thrust" has no member "sort" (unique, remove_if, ...)'
 NVTX_AMBIGUOUS = '"nvtx3::domain" is ambiguous'
 PREFETCH_LOCATION = 'no suitable constructor exists to convert from "int" to "cudaMemLocation"'
 
@@ -86,7 +85,7 @@ def abc_import(path: str, names: str, rest: str = '') -> SourcePatch:
     return SourcePatch(path, old, new, fixes=NO_ABC_ALIASES)
 
 
-# CUDA patches: CUDA 13.0 / CCCL 3.0 / C++20 with torch 2.14's headers.
+# The cuda=True patches fix the device code's build with CUDA 13.0 / CCCL 3.0 / C++20 and torch 2.14's headers.
 SOURCE_PATCHES = {
     'minkowski': (
         abc_import('MinkowskiEngine/MinkowskiCommon.py', 'Sequence'),
@@ -99,7 +98,7 @@ SOURCE_PATCHES = {
             'src/gpu.cuh',
             '#include <cublas_v2.h>\n',
             ''.join(f'#include <thrust/{name}.h>\n' for name in THRUST_HEADERS) + '#include <cublas_v2.h>\n',
-            fixes=THRUST_NO_MEMBER,
+            fixes='namespace "thrust" has no member "sort" (unique, remove_if, ...)',
             cuda=True,
         ),
         # The vendored cudf NVTX 3.0 clashes with CUDA 13's NVTX 3; it served one profiler range only.
