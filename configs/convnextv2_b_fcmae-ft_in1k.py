@@ -5,7 +5,7 @@
 # (ConvNeXt-V2 min_lr x lr_scale). Source: ConvNeXt V2 appendix Table 11.
 # Starts from the 1600-epoch pretraining (fcmae_convnextv2_b_1600e_in1k.py), as facebookresearch/ConvNeXt-V2 TRAINING.md does for B.
 
-_base_ = ['_base_/models/convnextv2_ft.py', '_base_/datasets/imagenet.py', '_base_/schedules/fcmae_ft_100e.py']
+_base_ = ['_base_/models/fcmae_ft.py', '_base_/datasets/imagenet.py', '_base_/schedules/fcmae_ft_100e.py']
 backbone = dict(arch='base', drop_path_rate=0.1, init_cfg=dict(checkpoint={{_base_.weights.v2_base_fcmae_1600e}}))
 model = dict(backbone=backbone, head=dict(in_channels=1024))
 train_dataloader = dict(batch_size=32)  # 32 GPUs x 32 = 1024

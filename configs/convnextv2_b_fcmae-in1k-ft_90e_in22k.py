@@ -8,7 +8,7 @@
 # not the optimizer's lr.
 # Batch: 4096 (32 GPUs x 128). Source: ConvNeXt V2 paper, appendix Table 12.
 
-_base_ = ['_base_/models/convnextv2_ft.py', '_base_/datasets/imagenet21k.py', '_base_/schedules/imagenet21k_ft_90e.py']
+_base_ = ['_base_/models/fcmae_ft.py', '_base_/datasets/imagenet21k.py', '_base_/schedules/imagenet21k_ft_90e.py']
 backbone = dict(arch='base', drop_path_rate=0.1, init_cfg=dict(checkpoint={{_base_.weights.v2_base_fcmae}}))
 model = dict(backbone=backbone, head=dict(in_channels=1024, num_classes=21841))
 train_dataloader = dict(batch_size=128)  # 32 GPUs x 128 = 4096

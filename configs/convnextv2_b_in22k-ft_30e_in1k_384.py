@@ -12,6 +12,6 @@
 
 _base_ = ['_base_/models/convnextv2_ft.py', '_base_/datasets/imagenet_384.py', '_base_/schedules/imagenet_ft_30e.py']
 backbone = dict(arch='base', drop_path_rate=0.2, init_cfg=dict(checkpoint={{_base_.weights.v2_base_in22k}}))
-model = dict(backbone=backbone, head=dict(in_channels=1024), train_cfg=None)
+model = dict(backbone=backbone, head=dict(in_channels=1024))
 train_dataloader = dict(batch_size=16)  # 32 GPUs x 16 = 512
 custom_hooks = [dict(type='EMAHook', momentum=1e-4, priority='ABOVE_NORMAL')]  # EMA 0.9999

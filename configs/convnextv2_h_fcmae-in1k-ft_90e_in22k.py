@@ -8,7 +8,7 @@
 # not the optimizer's lr.
 # Batch: 4096 (64 GPUs x 64). Source: ConvNeXt V2 paper, appendix Table 12.
 
-_base_ = ['_base_/models/convnextv2_ft.py', '_base_/datasets/imagenet21k.py', '_base_/schedules/imagenet21k_ft_90e.py']
+_base_ = ['_base_/models/fcmae_ft.py', '_base_/datasets/imagenet21k.py', '_base_/schedules/imagenet21k_ft_90e.py']
 backbone = dict(arch='huge', drop_path_rate=0.3, init_cfg=dict(checkpoint={{_base_.weights.v2_huge_fcmae}}))
 model = dict(backbone=backbone, head=dict(in_channels=2816, num_classes=21841))
 optim_wrapper = dict(paramwise_cfg=dict(decay_rate=0.8, decay_type='single'))

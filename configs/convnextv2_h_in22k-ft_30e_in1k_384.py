@@ -12,6 +12,6 @@
 
 _base_ = ['_base_/models/convnextv2_ft.py', '_base_/datasets/imagenet_384.py', '_base_/schedules/imagenet_ft_30e.py']
 backbone = dict(arch='huge', drop_path_rate=0.5, init_cfg=dict(checkpoint={{_base_.weights.v2_huge_in22k}}))
-model = dict(backbone=backbone, head=dict(in_channels=2816), train_cfg=None)
+model = dict(backbone=backbone, head=dict(in_channels=2816))
 optim_wrapper = dict(paramwise_cfg=dict(decay_rate=0.85, decay_type='single'))
 train_dataloader = dict(batch_size=16)  # 32 GPUs x 16 = 512

@@ -8,7 +8,7 @@
 # not the optimizer's lr.
 # Batch: 4096 (32 GPUs x 128). Source: ConvNeXt V2 paper, appendix Table 12.
 
-_base_ = ['_base_/models/convnextv2_ft.py', '_base_/datasets/imagenet21k.py', '_base_/schedules/imagenet21k_ft_90e.py']
+_base_ = ['_base_/models/fcmae_ft.py', '_base_/datasets/imagenet21k.py', '_base_/schedules/imagenet21k_ft_90e.py']
 backbone = dict(arch='nano', drop_path_rate=0.0, init_cfg=dict(checkpoint={{_base_.weights.v2_nano_fcmae}}))
 model = dict(backbone=backbone, head=dict(in_channels=640, num_classes=21841))
 optim_wrapper = dict(paramwise_cfg=dict(decay_rate=0.9, decay_type='single'))

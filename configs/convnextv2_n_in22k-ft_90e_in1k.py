@@ -12,5 +12,5 @@
 
 _base_ = ['_base_/models/convnextv2_ft.py', '_base_/datasets/imagenet.py', '_base_/schedules/imagenet_ft_90e.py']
 backbone = dict(arch='nano', drop_path_rate=0.1, init_cfg=dict(checkpoint={{_base_.weights.v2_nano_in22k}}))
-model = dict(backbone=backbone, head=dict(in_channels=640), train_cfg=None)
+model = dict(backbone=backbone, head=dict(in_channels=640))
 train_dataloader = dict(batch_size=32)  # 16 GPUs x 32 = 512

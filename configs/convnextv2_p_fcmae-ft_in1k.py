@@ -3,7 +3,9 @@
 # Minimum lr 1e-6 x each group's layer-decay scale (ConvNeXt-V2 min_lr x lr_scale).
 # Source: ConvNeXt V2 appendix Table 9.
 
-_base_ = ['_base_/models/convnextv2_ft_afpn.py', '_base_/datasets/imagenet.py', '_base_/schedules/fcmae_ft_600e.py']
+_base_ = ['_base_/models/fcmae_ft_afpn.py', '_base_/datasets/imagenet.py', '_base_/schedules/fcmae_ft_600e.py']
 backbone = dict(arch='pico', drop_path_rate=0.0, init_cfg=dict(checkpoint={{_base_.weights.v2_pico_fcmae_800e}}))
-model = dict(backbone=backbone, head=dict(in_channels=512))
+mixup = [dict(type='Mixup', alpha=0.3), dict(type='CutMix', alpha=0.3)]
+model = dict(backbone=backbone, head=dict(in_channels=512), train_cfg=dict(augments=mixup))
 train_dataloader = dict(batch_size=32)  # 32 GPUs x 32 = 1024
+optim_wrapper = dict(optimizer=dict(weight_decay=0.3))

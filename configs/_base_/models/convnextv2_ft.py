@@ -1,13 +1,13 @@
-"""ImageNet classifier, ConvNeXt V2 backbone, fine-tuned from FCMAE or ImageNet-22K weights (ConvNeXt V2 appendix
-Tables 9-13).
+"""ImageNet classifier, ConvNeXt V2 backbone, fine-tuned on ImageNet-1K from the ImageNet-22K intermediate weights
+(ConvNeXt V2 appendix Table 13, the V2 counterpart of ``convnext_ft.py``): a new head with init scale 0.001, label
+smoothing 0.1, no Mixup or CutMix. Leaves set the checkpoint."""
 
-Head init scale 0.001 (facebookresearch/ConvNeXt-V2 ``main_finetune.py``: the head is always new), Mixup 0.8 / CutMix 1.0 as in Tables 10-12
-(Table 13 and the small models of Table 9 set their own). Leaves set the size, the drop path and the checkpoint.
-"""
-
-_base_ = ['./convnext_ft.py']
+_base_ = ['./classifier.py']
 
 model = dict(
-    backbone=dict(type='convnext.ConvNeXtV2', layer_scale_init_value=0.0),
-    train_cfg=dict(_delete_=True, augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]),
+    backbone=dict(
+        type='convnext.ConvNeXtV2', layer_scale_init_value=0.0, init_cfg=dict(type='Pretrained', checkpoint=None)
+    ),
+    head=dict(loss=dict(label_smooth_val=0.1), init_cfg=dict(std=0.02 * 0.001)),
+    train_cfg=None,
 )
