@@ -1,5 +1,6 @@
 # FCMAE pretraining, backbone ConvNeXt V2-Base, 1600 epochs (40 warm-up), batch 4096 (64 x 64 GPUs), ImageNet-1K.
-# The 800-epoch recipe's model and data on the 1600-epoch schedule (ConvNeXt V2 appendix Table 8).
+# The model and data bases of every FCMAE config with the 1600-epoch schedule base: only the schedule differs
+# from the 800-epoch config of this size. Source: ConvNeXt V2 appendix Table 8; facebookresearch/ConvNeXt-V2 TRAINING.md.
 
 _base_ = ['_base_/models/fcmae_convnextv2.py', '_base_/datasets/imagenet_fcmae.py', '_base_/schedules/fcmae_1600e.py']
 model = dict(backbone=dict(arch='base'))
