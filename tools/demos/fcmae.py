@@ -132,11 +132,8 @@ def pretrain_overrides(args: argparse.Namespace, data_root: Path) -> dict:
     return {
         'model': dict(decoder_embed_dim=args.decoder_dim),
         'train_pipeline': random_crop_pipeline(args.image_size, PRETRAIN_CROP_RATIOS),
-        'train_dataloader': dict(
-            folder_loader(data_root, args.batch_size, 'InfiniteSampler', 'train_pipeline', with_label=False),
-            # mmengine's Runner passes every key of collate_fn but 'type' to the function, and the base's
-            # collate_fn carries the '_scope_' that mmengine's Config adds to what an mmpretrain:: base defines.
-            collate_fn=dict(_delete_=True, type='default_collate'),
+        'train_dataloader': folder_loader(
+            data_root, args.batch_size, 'InfiniteSampler', 'train_pipeline', with_label=False
         ),
         'optim_wrapper': dict(optimizer=dict(lr=args.pretrain_lr)),
         'param_scheduler': [dict(type='LinearLR', start_factor=WARMUP_START, by_epoch=False, begin=0, end=warmup)],
