@@ -9,7 +9,7 @@ Two inductor options, applied on the CPU only (the user's own values win):
   the depthwise convolutions' gradients run in NCHW against channels-last
   activations: on a 2-core Xeon the ConvNeXt-T convolution backward took
   2.1x as long and a compiled training step 1.25x as long as eager
-  (pytorch/pytorch issue 189239, open for torch 2.14). Forcing it makes the
+  (pytorch/pytorch#189239, open for torch 2.14). Forcing it makes the
   backward graph take the forward's decision: CPU inductor already lays every
   convolution out channels-last in forward graphs with oneDNN.
 * ``cpp_wrapper``: the compiled graph calls its kernels from C++ instead of a

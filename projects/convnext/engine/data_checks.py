@@ -9,7 +9,7 @@ checks run around them, in three places:
   ``images`` or ``categories``, classes that match none of the file's
   categories, 0 usable images, which mmengine reports as "need at least one
   array to concatenate"), says what is wrong with which file.
-  :func:`convnext.utils.config_build_errors` asks it first.
+  :func:`convnext.launch.config_build_errors` asks it first.
 - :class:`DataCheckHook` (``before_run``, once the Runner has built its
   loops' datasets): every dataset has images, every image and label map it
   lists exists (how many are missing, and the first), and the classes of an
