@@ -54,6 +54,18 @@ DEFAULT_THREADS = 1
 """Torch threads per tool process: one is by far the fastest on a busy 2-core machine."""
 
 
+def demo_parser(name: str, doc: str) -> argparse.ArgumentParser:
+    """The parser of ``tools/demo.py NAME`` with the options every demo takes (:func:`add_common_args`).
+
+    Args:
+        name: The demo, e.g. ``'detection'``; its default work dir is ``work_dirs/demo_<name>``.
+        doc: The demo module's docstring; its first line describes the demo.
+    """
+    parser = argparse.ArgumentParser(prog=f'tools/demo.py {name}', description=doc.split('\n')[0])
+    add_common_args(parser, f'work_dirs/demo_{name}')
+    return parser
+
+
 def add_common_args(parser: argparse.ArgumentParser, work_dir: str) -> None:
     """Adds ``--work-dir``, ``--seed`` and ``--threads`` (the options every demo takes)."""
     parser.add_argument('--work-dir', default=work_dir, help='output folder (data, config, logs, checkpoints, PNG)')

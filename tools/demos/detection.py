@@ -58,8 +58,7 @@ GRID_COLUMNS = 2
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parses the demo's options."""
-    parser = argparse.ArgumentParser(prog='tools/demo.py detection', description=__doc__.split('\n')[0])
-    common.add_common_args(parser, 'work_dirs/demo_detection')
+    parser = common.demo_parser('detection', __doc__)
     parser.add_argument('--iters', type=int, default=400, help='training iterations')
     parser.add_argument('--num-images', type=int, default=160, help='training images (validation: a quarter)')
     parser.add_argument('--image-size', type=int, default=128, help='side of the square images in pixels')

@@ -209,8 +209,7 @@ def finetune(args: argparse.Namespace, work_dir: Path, checkpoint: Path) -> tupl
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Parses the demo's options."""
-    parser = argparse.ArgumentParser(prog='tools/demo.py fcmae', description=__doc__.split('\n')[0])
-    common.add_common_args(parser, 'work_dirs/demo_fcmae')
+    parser = common.demo_parser('fcmae', __doc__)
     parser.add_argument('--image-size', type=int, default=64, help='image side, a multiple of 32')
     parser.add_argument('--num-images', type=int, default=256, help='unlabelled pretraining images')
     parser.add_argument('--pretrain-iters', type=int, default=200, help='pretraining iterations')

@@ -70,8 +70,7 @@ LOG_INTERVAL = 20
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parses the demo's command line."""
-    parser = argparse.ArgumentParser(prog='tools/demo.py segmentation', description=__doc__.split('\n')[0])
-    common.add_common_args(parser, 'work_dirs/demo_segmentation')
+    parser = common.demo_parser('segmentation', __doc__)
     parser.add_argument(
         '--config', default=str(BASE_CONFIG), help="UperNet ConvNeXt V2 config that the demo's leaf config inherits"
     )

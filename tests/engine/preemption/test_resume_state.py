@@ -30,16 +30,9 @@ STORED_FIELDS = [
 
 
 def make_state(**changes: object) -> ResumeState:
-    values = dict(
-        phase=IN_EPOCH,
-        position=3,
-        data_epoch=1,
-        batches_per_epoch=8,
-        sample_seed=0,
-        sampler_seed=7,
-        world_size=2,
-        random=[get_random_state(cuda=False), {'rank': 1}],
-    )
+    position = dict(phase=IN_EPOCH, position=3, data_epoch=1, batches_per_epoch=8)
+    seeds = dict(sample_seed=0, sampler_seed=7)
+    values = dict(**position, **seeds, world_size=2, random=[get_random_state(cuda=False), {'rank': 1}])
     return ResumeState(**{**values, **changes})
 
 
